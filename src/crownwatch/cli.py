@@ -1,0 +1,324 @@
+"""The ``crownwatch`` command: Typer commands that call the pipeline and the services."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from crownwatch import __version__, config, lake, pipeline
+from crownwatch.errors import CrownwatchError, UsageError
+from crownwatch.store import Store, current_revision, head_revision, make_engine, upgrade
+
+app = typer.Typer(help="crownwatch: keep your crown jewels out of espionage groups' hands.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+lake_app = typer.Typer(help="The Parquet event lake.", no_args_is_help=True)
+db_app = typer.Typer(help="The database (SQLite by default, PostgreSQL by URL).",
+                     no_args_is_help=True)
+scenario_app = typer.Typer(help="The synthetic demo company and its intrusion.",
+                           no_args_is_help=True)
+app.add_typer(lake_app, name="lake")
+app.add_typer(db_app, name="db")
+app.add_typer(scenario_app, name="scenario")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"crownwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(help="Data directory (env CROWNWATCH_HOME).")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="Settings TOML file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Global options; every command reads its settings from here."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = config.load(home=home, config_file=config_file)
+
+
+def _settings(ctx: typer.Context) -> config.Settings:
+    settings = ctx.obj
+    assert isinstance(settings, config.Settings)
+    return settings
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, default=_default, option=orjson.OPT_INDENT_2).decode())
+    sys.stdout.write("\n")
+
+
+def _cell(value: Any) -> Text:
+    """A table cell; log fields are attacker-controlled, so never markup."""
+    if value is None:
+        return Text("")
+    text = value.isoformat() if isinstance(value, datetime | date) else str(value)
+    return Text(text if len(text) <= 200 else text[:199] + "…")
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        ecs, sep, source_field = item.partition("=")
+        if not sep or not ecs or not source_field:
+            raise UsageError(f"--map takes ECS_FIELD=SOURCE_FIELD, not {item!r}")
+        mapping[ecs.strip()] = source_field.strip()
+    return mapping
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or globs.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="Skip detection: evtx, zeek, "
+                                            "eve, winjson, cef, syslog, jsonl, csvlog.")] = None,
+    dataset: Annotated[str, typer.Option(help="Set event.dataset for every event.")] = "",
+    field_map: Annotated[list[str] | None, typer.Option(
+        "--map", help="ECS_FIELD=SOURCE_FIELD for jsonl and csvlog (repeatable).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse telemetry into the lake. Exit 0: all ingested; 1: some records quarantined;
+    2: unusable arguments."""
+    settings = _settings(ctx)
+    mapping = _parse_map(field_map or [])
+    store = Store.open(settings)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("ingest", total=None, n="")
+
+        def progress(path: Path, records: int) -> None:
+            bar.update(task, description=Text(path.name[:40]).plain, n=f"{records:,} records")
+
+        try:
+            summary = pipeline.ingest_files(paths, settings, store, fmt, mapping, dataset,
+                                            progress)
+        except KeyboardInterrupt:
+            err.print("interrupted: run the same command again to finish; "
+                      "nothing is lost or doubled")
+            raise typer.Exit(130) from None
+        finally:
+            store.close()
+    if as_json:
+        print_json(summary.as_dict())
+    else:
+        _print_ingest(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def _print_ingest(summary: pipeline.IngestSummary) -> None:
+    for arg in summary.missing:
+        err.print(Text(f"error: no such file, folder or glob: {arg}"))
+    for f in summary.files:
+        if f.status != "done":
+            err.print(Text(f"warning: {f.path}: {f.status}: {f.error or ''}"))
+    rows = [[d, f"{n:,}"] for d, n in sorted(summary.datasets.items())]
+    out.print(_table("Events parsed per dataset", ["dataset", "events"], rows))
+    out.print(
+        Text(
+            f"{len(summary.files)} files, {summary.read:,} records read, "
+            f"{summary.added:,} events added, {summary.parsed - summary.added:,} already in the "
+            f"lake, {summary.quarantined:,} quarantined (run {summary.run_id})"
+        )
+    )
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help='SQL over the views: events, quarantine, one per '
+                                       'dataset (e.g. zeek_dns). Quote dotted names: "host.name".')],
+    as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    max_rows: Annotated[int, typer.Option(help="Rows to show in a table.")] = 100,
+) -> None:
+    """Query the lake with DuckDB SQL."""
+    import duckdb
+
+    con = lake.connect(_settings(ctx).lake_dir)
+    try:
+        cursor = con.execute(sql)
+    except duckdb.Error as exc:
+        raise UsageError(f"query failed: {exc}") from exc
+    columns = [d[0] for d in cursor.description or []]
+    if as_json:
+        print_json([dict(zip(columns, row, strict=True)) for row in cursor.fetchall()])
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        while chunk := cursor.fetchmany(10_000):
+            writer.writerows(chunk)
+    else:
+        rows = cursor.fetchmany(max_rows + 1)
+        out.print(_table("", columns, [list(r) for r in rows[:max_rows]]))
+        if len(rows) > max_rows:
+            err.print(f"(first {max_rows} rows; use --max-rows, --json or --csv for more)")
+    con.close()
+
+
+@lake_app.command("compact")
+def lake_compact(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Merge each partition's files into one file sorted by time."""
+    lake_dir = _settings(ctx).lake_dir
+    with lake.LakeLock(lake_dir):
+        lake.recover(lake_dir)
+        partitions, files = lake.compact(lake_dir)
+    if as_json:
+        print_json({"partitions": partitions, "files_before": files})
+    else:
+        out.print(f"compacted {partitions} partitions ({files} files into {partitions})")
+
+
+@lake_app.command("stats")
+def lake_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """What the lake holds: events per source and kind, time range, hosts, users, quarantine."""
+    summary = pipeline.lake_summary(_settings(ctx))
+    if as_json:
+        print_json(summary)
+    else:
+        print_lake_summary(summary)
+
+
+def print_lake_summary(summary: dict[str, Any]) -> None:
+    rows = [[r["dataset"], r["category"], f"{r['events']:,}"] for r in summary["per_source"]]
+    out.print(_table("Events per source and kind", ["dataset", "category", "events"], rows))
+    out.print(Text(f"{summary['events']:,} events from {summary['first']} to {summary['last']}; "
+                   f"{summary['hosts']} hosts, {summary['users']} users"))
+    out.print(Text(f"{summary['quarantined']:,} records quarantined"))
+    for reason in summary["quarantine_reasons"]:
+        out.print(Text(f"  {reason['records']:>8,}  {reason['reason']}"))
+    out.print(Text(f"lake: {summary['lake']}\ndatabase: {summary['database']}"))
+
+
+@app.command()
+def runs(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """The latest ingest runs."""
+    store = Store.open(_settings(ctx))
+    items = store.runs(limit)
+    store.close()
+    if as_json:
+        print_json(items)
+        return
+    columns = ["id", "started_at", "status", "files", "records_read", "events_added",
+               "duplicates", "quarantined", "exit_code"]
+    out.print(_table("Ingest runs", columns, [[r[c] for c in columns] for r in items]))
+
+
+@app.command()
+def formats(as_json: JsonOpt = False) -> None:
+    """The telemetry formats crownwatch reads, in detection order."""
+    from crownwatch import ingest as ingest_pkg
+
+    items = [{"name": name, "about": (m.__doc__ or "").strip().splitlines()[0]}
+             for name, m in ingest_pkg.PARSERS.items()]
+    if as_json:
+        print_json(items)
+    else:
+        out.print(_table("Formats", ["name", "about"], [[i["name"], i["about"]] for i in items]))
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the database migrations (also done automatically on first use)."""
+    engine = make_engine(_settings(ctx).db_url)
+    if _settings(ctx).db_url.startswith("sqlite:///"):
+        _settings(ctx).home.mkdir(parents=True, exist_ok=True)
+    upgrade(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The database's schema revision and the newest one."""
+    engine = make_engine(_settings(ctx).db_url)
+    data = {"current": current_revision(engine), "head": head_revision()}
+    if as_json:
+        print_json(data)
+    else:
+        out.print(f"current {data['current']}, newest {data['head']}")
+
+
+@scenario_app.command("generate")
+def scenario_generate(
+    output: Annotated[Path, typer.Option("--out", help="Folder to write into.")],
+    size: Annotated[str, typer.Option(help="small (~50k events) or large (~10M).")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the demo company's logs, inventory, ground truth and threat report."""
+    from crownwatch import scenario
+
+    if size not in ("small", "large"):
+        raise UsageError(f"--size is small or large, not {size!r}")
+    summary = scenario.generate(output, size=size, seed=seed)
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(Text(f"wrote {summary.get('total_events', 0):,} events to {output}"))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    size: Annotated[str, typer.Option(help="small or large.")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed of the scenario.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the demo scenario, ingest it, and show what crownwatch found."""
+    from crownwatch import demo as demo_mod
+
+    result = demo_mod.run(_settings(ctx), size, seed, console=None if as_json else out)
+    if as_json:
+        print_json(result)
+    if not result["matches_truth"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: errors become one clear line and exit code 2 (usage) or 1."""
+    try:
+        app()
+    except UsageError as exc:
+        err.print(Text(f"error: {exc}"))
+        sys.exit(pipeline.EXIT_USAGE)
+    except CrownwatchError as exc:
+        err.print(Text(f"error: {exc}"))
+        sys.exit(1)

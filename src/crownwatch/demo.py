@@ -1,0 +1,1 @@
+"""The demo: generate the scenario, ingest it, and check the lake against the ground truth."""
