@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from crownwatch import ingest, lake
 from crownwatch.config import Settings
-from crownwatch.errors import UsageError
+from crownwatch.errors import LakeError, UsageError
 from crownwatch.ingest.batch import Batch, Rejected
 from crownwatch.ingest.source import Source
 from crownwatch.schema import SCHEMA
@@ -132,9 +132,13 @@ def _ingest_one(
         writer.abort()
         result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
         log.warning("%s: %s", src.path, result.error)
-    except BaseException:
+    except (KeyboardInterrupt, SystemExit, LakeError):
         writer.abort()
         raise
+    except Exception as exc:  # a parser bug must not stop the other files
+        writer.abort()
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"[:500]
+        log.exception("%s: parser failed", src.path)
     return result
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crownwatch.errors import ParseError
 from crownwatch.ingest.source import Line, Source, read_lines
@@ -28,8 +29,6 @@ MIN_TS = -2208988800 * 1_000_000
 MAX_TS = 7258118400 * 1_000_000
 
 _I32 = frozenset(n for n, t in FIELDS.items() if t == pa.int32())
-_STRINGS = frozenset(n for n, t in FIELDS.items() if pa.types.is_string(t))
-_SET_BY_BUILDER = frozenset(("event.id", "log.file.path", "log.offset", "event.original"))
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -88,20 +87,64 @@ def quarantine_table(rejected: list[Rejected]) -> pa.Table:
     )
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, dict | list):
-        return orjson.dumps(value, default=str).decode()
+        return orjson.dumps(value, default=_default).decode()
     return str(value)
+
+
+def _int(value: Any, bits: int) -> int | None:
+    number = coerce_int(value)
+    if number is None or not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        return None
+    return number
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _fields_json(value: Any) -> str | None:
+    """The source's own fields as JSON text; parsers may hand over JSON text already."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps({str(k): _text(v) for k, v in dict(value).items()}).decode()
+
+
+def _column(name: str, values: list[Any]) -> pa.Array:
+    """One column, converted in one go; odd values (attacker input) take the slow path."""
+    typ = FIELDS[name]
+    try:
+        array = pa.array(values, typ)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        if name in INT_FIELDS:
+            bits = 32 if name in _I32 else 64
+            array = pa.array([_int(v, bits) for v in values], typ)
+        else:
+            array = pa.array([_text(v) for v in values], typ)
+    if pa.types.is_string(typ) and array.null_count < len(array):
+        array = pc.if_else(pc.equal(array, ""), pa.scalar(None, typ), array)
+    return array
+
+
+def _original(raws: list[bytes]) -> pa.Array:
+    try:
+        return pa.array(raws, pa.binary()).cast(pa.string())
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return pa.array([r.decode("utf-8", "replace") for r in raws], pa.string())
 
 
 class Builder:
@@ -113,16 +156,31 @@ class Builder:
         self.file = str(src.path)
         self.batch_size = batch_size or src.limits.batch_size
         self.rows: list[Row] = []
+        self.raws: list[bytes] = []
+        self.ids: list[str] = []
+        self.offsets: list[int] = []
         self.rejected: list[Rejected] = []
         self.read = 0
 
     def add(self, row: Row, raw: bytes, position: int, offset: int) -> None:
-        """Check one parsed row and keep it, or reject it with the reason."""
+        """Keep one parsed row, or reject it when its timestamp or fields are unusable."""
         self.read += 1
-        try:
-            self.rows.append(self._normalise(row, raw, position, offset))
-        except ParseError as exc:
-            self.reject(raw, position, offset, exc.reason, counted=True)
+        ts = row.get("@timestamp")
+        if type(ts) is not int or not MIN_TS <= ts < MAX_TS:
+            reason = "no timestamp" if ts is None else f"bad timestamp {ts!r:.60}"
+            self.reject(raw, position, offset, reason, counted=True)
+            return
+        try:  # here, not at flush: one record too deep for JSON must not sink its batch
+            row["fields"] = _fields_json(row.get("fields"))
+        except (TypeError, ValueError, RecursionError) as exc:
+            self.reject(raw, position, offset, f"fields not storable as JSON: {exc}", counted=True)
+            return
+        dataset = self.src.dataset or row.get("event.dataset") or self.format
+        row["event.dataset"] = dataset
+        self.rows.append(row)
+        self.raws.append(raw)
+        self.ids.append(event_id(str(dataset), position, raw))
+        self.offsets.append(offset)
 
     def reject(
         self,
@@ -149,67 +207,38 @@ class Builder:
 
     def flush(self) -> Batch:
         """The rows and rejections gathered so far, as one batch."""
-        rows, self.rows = self.rows, []
-        rejected, self.rejected = self.rejected, []
-        read, self.read = self.read, 0
-        events = self._to_arrow(rows, rejected)
-        return Batch(events, rejected, read)
+        events = self._to_arrow()
+        batch = Batch(events, self.rejected, self.read)
+        self.rows, self.raws, self.ids, self.offsets, self.rejected = [], [], [], [], []
+        self.read = 0
+        return batch
 
-    def _normalise(self, row: Row, raw: bytes, position: int, offset: int) -> Row:
-        ts = row.get("@timestamp")
-        if not isinstance(ts, int) or isinstance(ts, bool):
-            raise ParseError("no timestamp" if ts is None else f"bad timestamp {ts!r:.60}")
-        if not MIN_TS <= ts < MAX_TS:
-            raise ParseError(f"timestamp out of range: {ts}")
-        out: Row = {"@timestamp": ts}
-        for name, value in row.items():
-            if value is None or value == "" or name == "@timestamp" or name in _SET_BY_BUILDER:
-                continue
-            if name == "fields":
-                continue
-            if name in INT_FIELDS:
-                number = coerce_int(value)
-                if number is not None and (name not in _I32 or -(2**31) <= number < 2**31):
-                    out[name] = number
-            elif name in _STRINGS:
-                out[name] = _text(value)
+    def _to_arrow(self) -> pa.RecordBatch:
+        rows = self.rows
+        names: set[str] = set()
+        for row in rows:
+            names.update(row)
+        unknown = names - FIELDS.keys() - {"fields"}
+        if unknown:
+            raise ValueError(f"parser {self.format} produced unknown fields: {sorted(unknown)}")
+        n = len(rows)
+        columns: list[pa.Array] = []
+        for name, typ in FIELDS.items():
+            if name == "event.id":
+                columns.append(pa.array(self.ids, typ))
+            elif name == "log.file.path":
+                columns.append(pa.array([self.file] * n, typ))
+            elif name == "log.offset":
+                columns.append(pa.array(self.offsets, typ))
+            elif name == "event.original":
+                columns.append(_original(self.raws))
+            elif name == "fields":
+                columns.append(pa.array([_fields_json(r.get("fields")) for r in rows], typ))
+            elif name in names:
+                columns.append(_column(name, [r.get(name) for r in rows]))
             else:
-                raise ParseError(f"parser produced unknown field {name!r}")
-        if self.src.dataset:
-            out["event.dataset"] = self.src.dataset
-        dataset = out.setdefault("event.dataset", self.format)
-        out["event.id"] = event_id(dataset, position, raw)
-        out["log.file.path"] = self.file
-        out["log.offset"] = offset
-        out["event.original"] = raw.decode("utf-8", "replace")
-        fields = row.get("fields")
-        if fields:
-            try:
-                out["fields"] = orjson.dumps(fields, default=_default).decode()
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                raise ParseError(f"fields cannot be kept: {exc}") from exc
-        return out
-
-    def _to_arrow(self, rows: list[Row], rejected: list[Rejected]) -> pa.RecordBatch:
-        try:
-            return pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            pass
-        good: list[Row] = []
-        for row in rows:  # one bad row must not sink the batch: find it
-            try:
-                pa.RecordBatch.from_pylist([row], schema=SCHEMA)
-                good.append(row)
-            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-                raw = str(row.get("event.original", "")).encode()
-                rejected.append(
-                    Rejected(
-                        self.file, self.format, -1, int(row.get("log.offset") or 0),
-                        f"cannot convert: {exc}"[:500], raw[: self.src.limits.max_quarantine_bytes],
-                        len(raw),
-                    )
-                )
-        return pa.RecordBatch.from_pylist(good, schema=SCHEMA)
+                columns.append(pa.nulls(n, typ))
+        return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 
 LineParser = Callable[[bytes], Row | None]

@@ -81,7 +81,7 @@ MAPS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 KNOWN_LOGS = frozenset(MAPS) | {"dhcp", "tunnel", "dpd", "snmp", "sip", "radius", "modbus"}
-_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+_ESCAPE = re.compile(rb"\\(\\|x[0-9a-fA-F]{2})")
 
 
 def sniff(head: bytes, path: str) -> bool:
@@ -102,8 +102,8 @@ def sniff(head: bytes, path: str) -> bool:
 
 
 def parse(src: Source) -> Iterator[Batch]:
-    head = src.head(16)
-    parse_line = _tsv_parser(src) if head.startswith(b"#") else _json_parser(src)
+    head = src.head(64)
+    parse_line = _json_parser(src) if head.lstrip().startswith(b"{") else _tsv_parser(src)
     yield from parse_lines(src, NAME, parse_line)
 
 
@@ -119,8 +119,12 @@ def _guess_log(record: dict[str, Any]) -> str:
     return "unknown"
 
 
-def to_row(log: str, record: dict[str, Any]) -> Row:
-    """ECS fields for one Zeek record (a dict of its columns, already typed)."""
+def to_row(log: str, record: dict[str, Any], original: bytes | None = None) -> Row:
+    """ECS fields for one Zeek record (a dict of its columns, already typed).
+
+    ``original`` is the record's JSON text when it has one: it is kept as ``fields``
+    as it is, rather than serialised again.
+    """
     ts = record.get("ts")
     if ts is None:
         raise ParseError("no ts")
@@ -129,7 +133,7 @@ def to_row(log: str, record: dict[str, Any]) -> Row:
         "event.module": "zeek",
         "event.dataset": f"zeek.{log}",
         "event.kind": "alert" if log == "notice" else "event",
-        "fields": record,
+        "fields": original or record,
     }
     category, typ, mapping = MAPS.get(log, ("network", "info", {}))
     row["event.category"] = category
@@ -213,9 +217,15 @@ _EXTRA: dict[str, Callable[[dict[str, Any], Row], None]] = {
 
 
 def _unescape(raw: bytes) -> str:
-    if b"\\x" in raw:
-        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
+    """Undo the TSV writer's escapes: ``\\\\`` for a backslash, ``\\xNN`` for a byte."""
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(_unescape_one, raw)
     return raw.decode("utf-8", "replace")
+
+
+def _unescape_one(match: re.Match[bytes]) -> bytes:
+    code = match.group(1)
+    return b"\\" if code == b"\\" else bytes([int(code[1:], 16)])
 
 
 def _convert(zeek_type: str) -> Callable[[str], Any]:
@@ -296,6 +306,6 @@ def _json_parser(src: Source) -> Callable[[bytes], Row | None]:
         log = record.get("_path")
         if not isinstance(log, str) or not log:
             log = path_log if path_log in KNOWN_LOGS else _guess_log(record)
-        return to_row(log, record)
+        return to_row(log, record, line)
 
     return parse_line

@@ -64,6 +64,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET memory_limit = '256MB'")
     return con
 
 
