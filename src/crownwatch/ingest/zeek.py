@@ -81,6 +81,7 @@ MAPS: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 KNOWN_LOGS = frozenset(MAPS) | {"dhcp", "tunnel", "dpd", "snmp", "sip", "radius", "modbus"}
+_LOG_NAME = re.compile(r"[a-z0-9_]{1,40}")
 _ESCAPE = re.compile(rb"\\(\\|x[0-9a-fA-F]{2})")
 
 
@@ -102,9 +103,23 @@ def sniff(head: bytes, path: str) -> bool:
 
 
 def parse(src: Source) -> Iterator[Batch]:
-    head = src.head(64)
-    parse_line = _json_parser(src) if head.lstrip().startswith(b"{") else _tsv_parser(src)
-    yield from parse_lines(src, NAME, parse_line)
+    yield from parse_lines(src, NAME, _line_parser(src))
+
+
+def _line_parser(src: Source) -> Callable[[bytes], Row | None]:
+    """TSV or JSON, chosen by the first line that starts with ``#`` or ``{``: garbage
+    before it (a bad first record, NULs a crash left) must not decide for the file."""
+    tsv, json = _tsv_parser(src), _json_parser(src)
+    chosen: list[Callable[[bytes], Row | None]] = []
+
+    def parse_line(line: bytes) -> Row | None:
+        if not chosen:
+            start = line.lstrip()[:1]
+            if start in (b"{", b"#"):
+                chosen.append(json if start == b"{" else tsv)
+        return (chosen[0] if chosen else tsv)(line)
+
+    return parse_line
 
 
 def _log_from_path(path: str) -> str:
@@ -228,66 +243,97 @@ def _unescape_one(match: re.Match[bytes]) -> bytes:
     return b"\\" if code == b"\\" else bytes([int(code[1:], 16)])
 
 
-def _convert(zeek_type: str) -> Callable[[str], Any]:
+def _bool(value: str) -> bool:
+    return value == "T"
+
+
+def _convert(zeek_type: str) -> Callable[[str], Any] | None:
+    """The converter of a Zeek type; None for text, which stays as it is."""
     if zeek_type in ("count", "int", "port"):
         return int
     if zeek_type in ("time", "interval", "double"):
         return float
     if zeek_type == "bool":
-        return lambda v: v == "T"
-    return str
+        return _bool
+    return None
+
+
+Column = tuple[str, Callable[[str], Any] | None, bool]
+"""A TSV column: its name, converter, and whether it is a set or vector."""
+
+
+def _columns(names: list[str], types: list[str]) -> list[Column]:
+    columns: list[Column] = []
+    for i, name in enumerate(names):
+        typ = types[i] if i < len(types) else "string"
+        if typ.startswith(("set[", "vector[")):
+            columns.append((name, _convert(typ[typ.index("[") + 1 : -1]), True))
+        else:
+            columns.append((name, _convert(typ), False))
+    return columns
+
+
+def log_name(value: str) -> str:
+    """A log name fit for a dataset; anything odd (attacker-made) becomes ``unknown``."""
+    value = value.strip().lower()
+    return value if _LOG_NAME.fullmatch(value) else "unknown"
 
 
 def _tsv_parser(src: Source) -> Callable[[bytes], Row | None]:
-    state: dict[str, Any] = {"log": _log_from_path(str(src.path)), "fields": None,
-                             "types": [], "sep": b"\t", "set_sep": ",", "unset": "-",
-                             "empty": "(empty)"}
+    state: dict[str, Any] = {"log": log_name(_log_from_path(str(src.path))), "columns": None,
+                             "names": [], "types": [], "sep": "\t", "set_sep": ",",
+                             "unset": "-", "empty": "(empty)"}
 
     def header(line: bytes) -> None:
         if line.startswith(b"#separator"):
-            value = line.split(b" ", 1)[1].strip() if b" " in line else b"\\x09"
-            state["sep"] = _unescape(value).encode() or b"\t"
+            given = line.split(b" ", 1)[1].strip() if b" " in line else b"\\x09"
+            state["sep"] = _unescape(given) or "\t"
             return
-        key, _, value = line.decode("utf-8", "replace").partition(state["sep"].decode())
+        key, _, value = line.decode("utf-8", "replace").partition(state["sep"])
         key = key[1:]
         if key == "fields":
-            state["fields"] = value.split(state["sep"].decode())
-            state["types"] = []
+            state["names"], state["types"] = value.split(state["sep"]), []
         elif key == "types":
-            state["types"] = value.split(state["sep"].decode())
+            state["types"] = value.split(state["sep"])
         elif key == "path":
-            state["log"] = value.strip()
+            state["log"] = log_name(value)
         elif key == "set_separator":
             state["set_sep"] = value
         elif key == "unset_field":
             state["unset"] = value
         elif key == "empty_field":
             state["empty"] = value
+        else:
+            return
+        state["columns"] = _columns(state["names"], state["types"]) if state["names"] else None
 
     def parse_line(line: bytes) -> Row | None:
         if line.startswith(b"#"):
             header(line)
             return None
-        names: list[str] | None = state["fields"]
-        if names is None:
+        columns: list[Column] | None = state["columns"]
+        if columns is None:
             raise ParseError("data line before any #fields header")
-        values = line.split(state["sep"])
-        if len(values) != len(names):
-            raise ParseError(f"{len(values)} columns where #fields names {len(names)}")
-        types: list[str] = state["types"] or ["string"] * len(names)
-        unset, empty, set_sep = state["unset"], state["empty"], state["set_sep"]
+        escaped = b"\\" in line
+        values = (
+            [_unescape(v) for v in line.split(state["sep"].encode())]
+            if escaped
+            else line.decode("utf-8", "replace").split(state["sep"])
+        )
+        if len(values) != len(columns):
+            raise ParseError(f"{len(values)} columns where #fields names {len(columns)}")
+        unset, empty = state["unset"], state["empty"]
         record: dict[str, Any] = {}
-        for name, typ, raw in zip(names, types, values, strict=False):
-            text = _unescape(raw)
+        for (name, convert, is_set), text in zip(columns, values, strict=True):
             if text == unset:
                 continue
-            if typ.startswith(("set[", "vector[")):
-                inner = _convert(typ[typ.index("[") + 1 : -1])
-                record[name] = [] if text == empty else [inner(v) for v in text.split(set_sep)]
+            if is_set:
+                items = [] if text == empty else text.split(state["set_sep"])
+                record[name] = [convert(v) for v in items] if convert else items
             elif text == empty:
                 record[name] = ""
             else:
-                record[name] = _convert(typ)(text)
+                record[name] = convert(text) if convert else text
         return to_row(state["log"], record)
 
     return parse_line
@@ -304,7 +350,9 @@ def _json_parser(src: Source) -> Callable[[bytes], Row | None]:
         if not isinstance(record, dict):
             raise ParseError("JSON line is not an object")
         log = record.get("_path")
-        if not isinstance(log, str) or not log:
+        if isinstance(log, str) and log:
+            log = log_name(log)
+        else:
             log = path_log if path_log in KNOWN_LOGS else _guess_log(record)
         return to_row(log, record, line)
 
