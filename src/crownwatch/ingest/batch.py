@@ -28,6 +28,7 @@ Row = dict[str, Any]
 MIN_TS = -2208988800 * 1_000_000
 MAX_TS = 7258118400 * 1_000_000
 
+_EMPTY = pa.scalar("", pa.string())
 _I32 = frozenset(n for n, t in FIELDS.items() if t == pa.int32())
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -136,7 +137,7 @@ def _column(name: str, values: list[Any]) -> pa.Array:
         else:
             array = pa.array([_text(v) for v in values], typ)
     if pa.types.is_string(typ) and array.null_count < len(array):
-        array = pc.if_else(pc.equal(array, ""), pa.scalar(None, typ), array)
+        array = pc.if_else(pc.equal(array, _EMPTY), pa.scalar(None, typ), array)
     return array
 
 
@@ -274,7 +275,15 @@ def _one_line(builder: Builder, parse_line: LineParser, line: Line, max_bytes: i
     except ParseError as exc:
         builder.reject(line.raw, line.number, line.offset, exc.reason)
         return
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ) as exc:
         builder.reject(line.raw, line.number, line.offset, f"{type(exc).__name__}: {exc}")
         return
     if row is not None:

@@ -168,7 +168,7 @@ def to_row(log: str, record: dict[str, Any], original: bytes | None = None) -> R
 
 def _conn(record: dict[str, Any], row: Row) -> None:
     duration = record.get("duration")
-    if isinstance(duration, int | float):
+    if isinstance(duration, int | float) and abs(duration) < 1e9:  # not inf, fits in int64 ns
         row["event.duration"] = int(duration * 1e9)
     total = sum(v for v in (record.get("orig_bytes"), record.get("resp_bytes")) if isinstance(v, int))
     if total:
