@@ -140,7 +140,10 @@ def measure(mode: str, kind: str, files: list[Path], repeat: int) -> dict[str, f
         env = dict(os.environ, ARROW_NUM_THREADS="1", OMP_NUM_THREADS="1")
         proc = subprocess.run(
             [sys.executable, __file__, "--child", mode, kind, *map(str, files)],
-            capture_output=True, text=True, check=True, env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
         )
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return {
@@ -162,15 +165,20 @@ def main() -> None:
     work = Path(tempfile.gettempdir()) / "crownwatch-bench-ingest"
     work.mkdir(exist_ok=True)
     wanted = set(filter(None, args.only.split(",")))
-    print(f"{'format':<10} {'records':>9} {'raw rec/s':>11} {'ingest ev/s':>12} "
-          f"{'ratio':>6} {'peak MB':>8}")
+    print(
+        f"{'format':<10} {'records':>9} {'raw rec/s':>11} {'ingest ev/s':>12} "
+        f"{'ratio':>6} {'peak MB':>8}"
+    )
     for name, (kind, files) in inputs(work).items():
         if wanted and name not in wanted:
             continue
         raw = measure("raw", kind, files, args.repeat)
         ours = measure("ingest", kind, files, args.repeat)
-        print(f"{name:<10} {ours['records']:>9,} {raw['rate']:>11,.0f} {ours['rate']:>12,.0f} "
-              f"{ours['rate'] / raw['rate']:>6.2f} {ours['peak_mb']:>8.0f}", flush=True)
+        print(
+            f"{name:<10} {ours['records']:>9,} {raw['rate']:>11,.0f} {ours['rate']:>12,.0f} "
+            f"{ours['rate'] / raw['rate']:>6.2f} {ours['peak_mb']:>8.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

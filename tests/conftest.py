@@ -41,11 +41,17 @@ def _throwaway_server(tmp: Path) -> tuple[str, list[str]]:
         # initdb refuses to run as root; the service on 5432 is what root machines have.
         return "", []
     data = tmp / "pg"
-    subprocess.run([bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
     port = 55432
-    subprocess.run([bindir / "pg_ctl", "-D", data, "-o", f"-p {port} -k {tmp} -h 127.0.0.1",
-                    "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [bindir / "pg_ctl", "-D", data, "-o", f"-p {port} -k {tmp} -h 127.0.0.1", "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     stop = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
 

@@ -43,8 +43,11 @@ def test_toml_in_home_is_read(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("home = [", "not valid TOML"), ("[ingest]\nbogus = 1\n", "unknown \\[ingest\\] settings"),
-     ("[ingest]\nbatch_size = 'many'\n", "bad \\[ingest\\] value")],
+    [
+        ("home = [", "not valid TOML"),
+        ("[ingest]\nbogus = 1\n", "unknown \\[ingest\\] settings"),
+        ("[ingest]\nbatch_size = 'many'\n", "bad \\[ingest\\] value"),
+    ],
 )
 def test_bad_settings_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     toml = tmp_path / "cw.toml"

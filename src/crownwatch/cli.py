@@ -20,13 +20,18 @@ from crownwatch import __version__, config, lake, pipeline
 from crownwatch.errors import CrownwatchError, UsageError
 from crownwatch.store import Store, current_revision, head_revision, make_engine, upgrade
 
-app = typer.Typer(help="crownwatch: keep your crown jewels out of espionage groups' hands.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="crownwatch: keep your crown jewels out of espionage groups' hands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 lake_app = typer.Typer(help="The Parquet event lake.", no_args_is_help=True)
-db_app = typer.Typer(help="The database (SQLite by default, PostgreSQL by URL).",
-                     no_args_is_help=True)
-scenario_app = typer.Typer(help="The synthetic demo company and its intrusion.",
-                           no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database (SQLite by default, PostgreSQL by URL).", no_args_is_help=True
+)
+scenario_app = typer.Typer(
+    help="The synthetic demo company and its intrusion.", no_args_is_help=True
+)
 app.add_typer(lake_app, name="lake")
 app.add_typer(db_app, name="db")
 app.add_typer(scenario_app, name="scenario")
@@ -47,14 +52,23 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     home: Annotated[Path | None, typer.Option(help="Data directory (env CROWNWATCH_HOME).")] = None,
-    config_file: Annotated[Path | None, typer.Option("--config", help="Settings TOML file.")] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="Settings TOML file.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Global options; every command reads its settings from here."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     ctx.obj = config.load(home=home, config_file=config_file)
 
 
@@ -108,11 +122,17 @@ def _parse_map(items: list[str]) -> dict[str, str]:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="Files, folders or globs.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="Skip detection: evtx, zeek, "
-                                            "eve, winjson, cef, syslog, jsonl, csvlog.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Skip detection: evtx, zeek, eve, winjson, cef, syslog, jsonl, csvlog."
+        ),
+    ] = None,
     dataset: Annotated[str, typer.Option(help="Set event.dataset for every event.")] = "",
-    field_map: Annotated[list[str] | None, typer.Option(
-        "--map", help="ECS_FIELD=SOURCE_FIELD for jsonl and csvlog (repeatable).")] = None,
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="ECS_FIELD=SOURCE_FIELD for jsonl and csvlog (repeatable)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse telemetry into the lake. Exit 0: all ingested; 1: some records quarantined;
@@ -120,20 +140,26 @@ def ingest(
     settings = _settings(ctx)
     mapping = _parse_map(field_map or [])
     store = Store.open(settings)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[n]}"),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=as_json or not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[n]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
         task = bar.add_task("ingest", total=None, n="")
 
         def progress(path: Path, records: int) -> None:
             bar.update(task, description=Text(path.name[:40]).plain, n=f"{records:,} records")
 
         try:
-            summary = pipeline.ingest_files(paths, settings, store, fmt, mapping, dataset,
-                                            progress)
+            summary = pipeline.ingest_files(paths, settings, store, fmt, mapping, dataset, progress)
         except KeyboardInterrupt:
-            err.print("interrupted: run the same command again to finish; "
-                      "nothing is lost or doubled")
+            err.print(
+                "interrupted: run the same command again to finish; nothing is lost or doubled"
+            )
             raise typer.Exit(130) from None
         finally:
             store.close()
@@ -148,7 +174,7 @@ def _print_ingest(summary: pipeline.IngestSummary) -> None:
     for arg in summary.missing:
         err.print(Text(f"error: no such file, folder or glob: {arg}"))
     for f in summary.files:
-        if f.status != "done":
+        if f.status not in ("done", "unchanged"):
             err.print(Text(f"warning: {f.path}: {f.status}: {f.error or ''}"))
     rows = [[d, f"{n:,}"] for d, n in sorted(summary.datasets.items())]
     out.print(_table("Events parsed per dataset", ["dataset", "events"], rows))
@@ -156,7 +182,9 @@ def _print_ingest(summary: pipeline.IngestSummary) -> None:
         Text(
             f"{len(summary.files)} files, {summary.read:,} records read, "
             f"{summary.added:,} events added, {summary.parsed - summary.added:,} already in the "
-            f"lake, {summary.quarantined:,} quarantined (run {summary.run_id})"
+            f"lake, {summary.quarantined:,} quarantined, "
+            f"{sum(f.status == 'unchanged' for f in summary.files)} files already ingested "
+            f"(run {summary.run_id})"
         )
     )
 
@@ -164,8 +192,13 @@ def _print_ingest(summary: pipeline.IngestSummary) -> None:
 @app.command()
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help='SQL over the views: events, quarantine, one per '
-                                       'dataset (e.g. zeek_dns). Quote dotted names: "host.name".')],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="SQL over the views: events, quarantine, one per "
+            'dataset (e.g. zeek_dns). Quote dotted names: "host.name".'
+        ),
+    ],
     as_json: JsonOpt = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     max_rows: Annotated[int, typer.Option(help="Rows to show in a table.")] = 100,
@@ -220,8 +253,12 @@ def lake_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def print_lake_summary(summary: dict[str, Any]) -> None:
     rows = [[r["dataset"], r["category"], f"{r['events']:,}"] for r in summary["per_source"]]
     out.print(_table("Events per source and kind", ["dataset", "category", "events"], rows))
-    out.print(Text(f"{summary['events']:,} events from {summary['first']} to {summary['last']}; "
-                   f"{summary['hosts']} hosts, {summary['users']} users"))
+    out.print(
+        Text(
+            f"{summary['events']:,} events from {summary['first']} to {summary['last']}; "
+            f"{summary['hosts']} hosts, {summary['users']} users"
+        )
+    )
     out.print(Text(f"{summary['quarantined']:,} records quarantined"))
     for reason in summary["quarantine_reasons"]:
         out.print(Text(f"  {reason['records']:>8,}  {reason['reason']}"))
@@ -237,8 +274,17 @@ def runs(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(items)
         return
-    columns = ["id", "started_at", "status", "files", "records_read", "events_added",
-               "duplicates", "quarantined", "exit_code"]
+    columns = [
+        "id",
+        "started_at",
+        "status",
+        "files",
+        "records_read",
+        "events_added",
+        "duplicates",
+        "quarantined",
+        "exit_code",
+    ]
     out.print(_table("Ingest runs", columns, [[r[c] for c in columns] for r in items]))
 
 
@@ -247,8 +293,10 @@ def formats(as_json: JsonOpt = False) -> None:
     """The telemetry formats crownwatch reads, in detection order."""
     from crownwatch import ingest as ingest_pkg
 
-    items = [{"name": name, "about": (m.__doc__ or "").strip().splitlines()[0]}
-             for name, m in ingest_pkg.PARSERS.items()]
+    items = [
+        {"name": name, "about": (m.__doc__ or "").strip().splitlines()[0]}
+        for name, m in ingest_pkg.PARSERS.items()
+    ]
     if as_json:
         print_json(items)
     else:

@@ -57,7 +57,7 @@ class IngestSummary:
     def exit_code(self) -> int:
         if self.missing:
             return EXIT_USAGE
-        if self.quarantined or any(f.status != "done" for f in self.files):
+        if self.quarantined or any(f.status not in ("done", "unchanged") for f in self.files):
             return EXIT_QUARANTINED
         return EXIT_OK
 
@@ -70,6 +70,7 @@ class IngestSummary:
             "events_added": self.added,
             "duplicates": self.parsed - self.added,
             "quarantined": self.quarantined,
+            "unchanged_files": sum(f.status == "unchanged" for f in self.files),
             "missing": self.missing,
             "datasets": dict(sorted(self.datasets.items())),
             "exit_code": self.exit_code,
@@ -96,9 +97,11 @@ def ingest_files(
     try:
         with lake.LakeLock(lake_dir):
             lake.recover(lake_dir)
+            done = lake.ingested(lake_dir)
+            ids = lake.IdCache()
             for path in paths:
                 src = Source(path, settings.ingest, dict(field_map or {}), dataset)
-                result = _ingest_one(src, fmt, lake_dir, summary.datasets, progress)
+                result = _ingest_one(src, fmt, lake_dir, summary.datasets, progress, done, ids)
                 store.add_file(summary.run_id, result)
                 summary.files.append(result)
         status = "done"
@@ -108,12 +111,27 @@ def ingest_files(
 
 
 def _ingest_one(
-    src: Source, fmt: str | None, lake_dir: Path, datasets: Counter[str], progress: Progress | None
+    src: Source,
+    fmt: str | None,
+    lake_dir: Path,
+    datasets: Counter[str],
+    progress: Progress | None,
+    done: dict[str, dict[str, Any]],
+    ids: lake.IdCache,
 ) -> FileResult:
+    """One file into the lake; a file whose content is already there is skipped."""
     result = FileResult(path=str(src.path), format=None)
-    writer = lake.FileWriter(lake_dir)
     try:
         result.size = src.path.stat().st_size
+        mark = lake.fingerprint(src.path)
+    except OSError as exc:
+        result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
+        return result
+    if mark in done and (not fmt or done[mark].get("format") == fmt):
+        result.format, result.status = done[mark].get("format"), "unchanged"
+        return result
+    writer = lake.FileWriter(lake_dir, ids)
+    try:
         parser = ingest.parser_for(src, fmt)
         if parser is None:
             _reject_file(writer, src, "format not recognised (name it with --format)", result)
@@ -126,8 +144,17 @@ def _ingest_one(
                 writer.write(batch)
                 if progress:
                     progress(src.path, result.read)
-        result.added, result.quarantined = writer.commit()
+        result.added, _ = writer.commit()
         result.quarantined = writer.rejected
+        entry = {
+            "fingerprint": mark,
+            "path": result.path,
+            "format": result.format,
+            "events": result.parsed,
+            "quarantined": result.quarantined,
+        }
+        lake.mark_ingested(lake_dir, entry)
+        done[mark] = entry
     except OSError as exc:
         writer.abort()
         result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
@@ -175,9 +202,7 @@ def lake_summary(settings: Settings) -> dict[str, Any]:
     con.close()
     return {
         "events": int(total or 0),
-        "per_source": [
-            {"dataset": d, "category": c, "events": int(n)} for d, c, n in per_source
-        ],
+        "per_source": [{"dataset": d, "category": c, "events": int(n)} for d, c, n in per_source],
         "first": first.isoformat() if first else None,
         "last": last.isoformat() if last else None,
         "hosts": int(hosts or 0),

@@ -38,9 +38,21 @@ def _row(ts: object, **extra: object) -> dict[str, object]:
 def test_builder_converts_types_and_adds_provenance(tmp_path: Path) -> None:
     src = Source(tmp_path / "f.log")
     b = Builder(src, "test")
-    b.add(_row(1_600_000_000_000_000, **{"source.port": "443", "destination.port": 99999999999,
-                                         "user.name": 42, "host.name": "",
-                                         "fields": {"a": 1, "b": [1, 2]}}), b"raw1", 1, 0)
+    b.add(
+        _row(
+            1_600_000_000_000_000,
+            **{
+                "source.port": "443",
+                "destination.port": 99999999999,
+                "user.name": 42,
+                "host.name": "",
+                "fields": {"a": 1, "b": [1, 2]},
+            },
+        ),
+        b"raw1",
+        1,
+        0,
+    )
     b.add(_row(1_600_000_000_000_001, **{"source.port": 22}), b"raw2\xff", 2, 5)
     batch = b.flush()
     assert batch.events.schema == SCHEMA and batch.read == 2 and not batch.rejected
@@ -62,8 +74,11 @@ def test_builder_rejects_missing_and_absurd_timestamps(tmp_path: Path) -> None:
     b.add(_row(0), b"d", 4, 6)
     batch = b.flush()
     assert batch.read == 4 and batch.events.num_rows == 1
-    assert [r.reason[:13] for r in batch.rejected] == ["no timestamp", "bad timestamp",
-                                                        "bad timestamp"]
+    assert [r.reason[:13] for r in batch.rejected] == [
+        "no timestamp",
+        "bad timestamp",
+        "bad timestamp",
+    ]
     assert [r.position for r in batch.rejected] == [1, 2, 3]
 
 
@@ -106,5 +121,13 @@ def test_event_id_is_stable_and_position_sensitive() -> None:
 
 def test_coerce_int_handles_attacker_numbers() -> None:
     assert [coerce_int(v) for v in ("12", " 7 ", "0x1F", "3.9", "-", "", "nan", True, 2**70)] == [
-        12, 7, 31, 3, None, None, None, None, None
+        12,
+        7,
+        31,
+        3,
+        None,
+        None,
+        None,
+        None,
+        None,
     ]

@@ -28,9 +28,29 @@ def _data_lines(path: Path) -> int:
         return sum(1 for line in fh if line.strip() and not line.startswith(b"#"))
 
 
-@pytest.mark.parametrize("log", ["dns", "ssl", "ntlm", "notice", "smb_mapping", "x509", "rdp",
-                                 "kerberos", "weird", "software", "dce_rpc", "smtp", "ftp", "pe",
-                                 "ssh", "known_hosts", "syslog", "smb_files"])
+@pytest.mark.parametrize(
+    "log",
+    [
+        "dns",
+        "ssl",
+        "ntlm",
+        "notice",
+        "smb_mapping",
+        "x509",
+        "rdp",
+        "kerberos",
+        "weird",
+        "software",
+        "dce_rpc",
+        "smtp",
+        "ftp",
+        "pe",
+        "ssh",
+        "known_hosts",
+        "syslog",
+        "smb_files",
+    ],
+)
 def test_every_real_tsv_and_json_log_parses_whole(shared_data: Path, log: str) -> None:
     base = shared_data / "logs" / "zeek-wrccdc-2018"
     tsv_rows, tsv_bad, tsv_read = _parse(base / "tsv" / f"{log}.log.gz")
@@ -77,7 +97,10 @@ def test_conn_fixture_bytes_duration_direction() -> None:
     assert (len(rows), bad, read) == (2, 0, 2)
     out = rows[0]
     assert (out["source.bytes"], out["destination.bytes"], out["network.bytes"]) == (
-        1048576, 2048, 1050624)
+        1048576,
+        2048,
+        1050624,
+    )
     assert out["event.duration"] == 61_500_000_000
     assert out["network.direction"] == "outbound" and rows[1]["network.direction"] == "internal"
     assert out["network.protocol"] == "ssl" and out["event.action"] == "SF"
@@ -86,7 +109,11 @@ def test_conn_fixture_bytes_duration_direction() -> None:
 
 def test_sniffing_picks_zeek_for_both_renderings(shared_data: Path) -> None:
     base = shared_data / "logs" / "zeek-wrccdc-2018"
-    for path in (base / "tsv" / "dns.log.gz", base / "json" / "x509.json.gz", FIXTURES / "conn.log"):
+    for path in (
+        base / "tsv" / "dns.log.gz",
+        base / "json" / "x509.json.gz",
+        FIXTURES / "conn.log",
+    ):
         parser = ingest.detect(Source(path))
         assert parser is not None and parser.NAME == "zeek", path
 
@@ -95,8 +122,12 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
     lines = (FIXTURES / "conn.log").read_bytes().splitlines()
     header, rows = lines[:8], lines[8:10]
     path = tmp_path / "conn.log"
-    path.write_bytes(b"\n".join([*header, rows[0], b"too\tfew", rows[1].replace(b"1759651260.5",
-                                 b"notatime"), rows[1]]) + b"\n")
+    path.write_bytes(
+        b"\n".join(
+            [*header, rows[0], b"too\tfew", rows[1].replace(b"1759651260.5", b"notatime"), rows[1]]
+        )
+        + b"\n"
+    )
     batches = list(zeek.parse(Source(path)))
     reasons = [r.reason for b in batches for r in b.rejected]
     assert sum(b.events.num_rows for b in batches) == 2

@@ -48,8 +48,10 @@ def _count(lake_dir: Path, sql: str = "SELECT count(*) FROM events") -> int:
 
 def test_partitions_by_dataset_and_day(tmp_path: Path) -> None:
     assert _write(tmp_path, _batch("zeek.dns", 10, day_step=DAY)) == (10, 0)
-    parts = sorted(p.relative_to(tmp_path / "events").parent.as_posix()
-                   for p in (tmp_path / "events").rglob("*.parquet"))
+    parts = sorted(
+        p.relative_to(tmp_path / "events").parent.as_posix()
+        for p in (tmp_path / "events").rglob("*.parquet")
+    )
     assert parts == ["dataset=zeek.dns/day=2025-10-05", "dataset=zeek.dns/day=2025-10-06"]
     assert _count(tmp_path) == 10
     assert _count(tmp_path, "SELECT count(*) FROM zeek_dns WHERE day = DATE '2025-10-06'") == 5
@@ -69,7 +71,7 @@ def test_quarantine_is_kept_once(tmp_path: Path) -> None:
     assert _write(tmp_path, Batch(empty, [bad], 1)) == (0, 1)
     assert _write(tmp_path, Batch(empty, [bad], 1)) == (0, 0)
     con = lake.connect(tmp_path)
-    rows = con.execute("SELECT \"log.file.path\", position, reason, raw FROM quarantine").fetchall()
+    rows = con.execute('SELECT "log.file.path", position, reason, raw FROM quarantine').fetchall()
     assert rows == [("f.log", 3, "2 columns where #fields names 21", b"x\ty")]
 
 
@@ -77,7 +79,7 @@ def test_empty_lake_has_typed_views(tmp_path: Path) -> None:
     con = lake.connect(tmp_path)
     assert con.execute("SELECT count(*) FROM events").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
-    names = [d[0] for d in con.execute('SELECT * FROM events').description or []]
+    names = [d[0] for d in con.execute("SELECT * FROM events").description or []]
     assert names[:3] == ["@timestamp", "event.id", "event.kind"] and "fields" in names
 
 
@@ -103,14 +105,20 @@ def test_compact_merges_sorted_and_a_killed_compaction_recovers(tmp_path: Path) 
     # a kill after the new file moved in but before the old ones went: recovery removes them
     for f in backup.glob("*.parquet"):
         shutil.copy(f, part / f.name)
-    (part / lake.write.COMPACT_MANIFEST).write_text(json.dumps(
-        {"tmp": ".gone.tmp", "final": merged.name, "old": [f.name for f in backup.glob("*")]}))
+    (part / lake.write.COMPACT_MANIFEST).write_text(
+        json.dumps(
+            {"tmp": ".gone.tmp", "final": merged.name, "old": [f.name for f in backup.glob("*")]}
+        )
+    )
     assert _count(tmp_path) == 60  # doubled until recovery
     lake.recover(tmp_path)
     assert _count(tmp_path) == 30 and not (part / lake.write.COMPACT_MANIFEST).exists()
 
 
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
-    with lake.LakeLock(tmp_path), pytest.raises(LakeError, match="another crownwatch process"):
-        with lake.LakeLock(tmp_path):
-            pass
+    with (
+        lake.LakeLock(tmp_path),
+        pytest.raises(LakeError, match="another crownwatch process"),
+        lake.LakeLock(tmp_path),
+    ):
+        pass

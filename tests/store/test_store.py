@@ -15,8 +15,9 @@ def _exercise(store: Store) -> None:
     assert current_revision(store.engine) == head_revision() == "0001"
     assert {"ingest_runs", "ingest_files"} <= set(inspect(store.engine).get_table_names())
     run = store.start_run()
-    store.add_file(run, FileResult("a.log", "zeek", size=10, read=5, parsed=4, added=3,
-                                   quarantined=1))
+    store.add_file(
+        run, FileResult("a.log", "zeek", size=10, read=5, parsed=4, added=3, quarantined=1)
+    )
     store.add_file(run, FileResult("b.log", None, read=1, quarantined=1, status="unrecognised"))
     store.finish_run(run, "done", 1)
     [latest] = store.runs()

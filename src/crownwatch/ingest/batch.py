@@ -198,7 +198,12 @@ class Builder:
         limit = self.src.limits.max_quarantine_bytes
         self.rejected.append(
             Rejected(
-                self.file, self.format, position, offset, reason[:500], raw[:limit],
+                self.file,
+                self.format,
+                position,
+                offset,
+                reason[:500],
+                raw[:limit],
                 size or len(raw),
             )
         )
@@ -247,7 +252,9 @@ LineParser = Callable[[bytes], Row | None]
 (a header or comment), or raises ParseError."""
 
 
-def parse_lines(src: Source, fmt: str, parse_line: LineParser, batch_size: int = 0) -> Iterator[Batch]:
+def parse_lines(
+    src: Source, fmt: str, parse_line: LineParser, batch_size: int = 0
+) -> Iterator[Batch]:
     """Drive a per-line parser over a file: the shared loop of every line format."""
     builder = Builder(src, fmt, batch_size or None)
     max_bytes = src.limits.max_record_bytes
@@ -265,7 +272,9 @@ def parse_lines(src: Source, fmt: str, parse_line: LineParser, batch_size: int =
 def _one_line(builder: Builder, parse_line: LineParser, line: Line, max_bytes: int) -> None:
     if line.overlong:
         builder.reject(
-            line.raw, line.number, line.offset,
+            line.raw,
+            line.number,
+            line.offset,
             f"record of {line.overlong} bytes is over the {max_bytes}-byte limit",
             size=line.overlong,
         )

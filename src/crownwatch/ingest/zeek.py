@@ -30,46 +30,103 @@ COMMON = {
 
 #: Zeek log -> (ECS category, type, {zeek column: ECS field}).
 MAPS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "conn": ("network", "connection", {
-        "service": "network.protocol", "orig_bytes": "source.bytes",
-        "resp_bytes": "destination.bytes", "conn_state": "event.action",
-    }),
-    "dns": ("network", "protocol", {
-        "query": "dns.question.name", "qtype_name": "dns.question.type",
-        "rcode_name": "dns.response_code",
-    }),
-    "http": ("web", "access", {
-        "host": "url.domain", "uri": "url.path", "method": "http.request.method",
-        "status_code": "http.response.status_code", "user_agent": "user_agent.original",
-        "request_body_len": "http.request.body.bytes",
-        "response_body_len": "http.response.body.bytes",
-    }),
-    "ssl": ("network", "protocol", {
-        "server_name": "tls.server.name", "version": "tls.version",
-        "subject": "tls.server.subject", "issuer": "tls.server.issuer",
-        "ja3": "tls.client.ja3", "ja3s": "tls.server.ja3s",
-    }),
-    "x509": ("network", "info", {
-        "certificate.subject": "tls.server.subject", "certificate.issuer": "tls.server.issuer",
-    }),
-    "files": ("file", "info", {
-        "filename": "file.name", "md5": "file.hash.md5", "sha1": "file.hash.sha1",
-        "sha256": "file.hash.sha256", "seen_bytes": "file.size", "source": "network.protocol",
-    }),
-    "notice": ("intrusion_detection", "info", {
-        "note": "rule.name", "msg": "message", "src": "source.ip", "dst": "destination.ip",
-        "p": "destination.port",
-    }),
-    "smb_files": ("file", "access", {"action": "event.action", "name": "file.name",
-                                     "size": "file.size"}),
+    "conn": (
+        "network",
+        "connection",
+        {
+            "service": "network.protocol",
+            "orig_bytes": "source.bytes",
+            "resp_bytes": "destination.bytes",
+            "conn_state": "event.action",
+        },
+    ),
+    "dns": (
+        "network",
+        "protocol",
+        {
+            "query": "dns.question.name",
+            "qtype_name": "dns.question.type",
+            "rcode_name": "dns.response_code",
+        },
+    ),
+    "http": (
+        "web",
+        "access",
+        {
+            "host": "url.domain",
+            "uri": "url.path",
+            "method": "http.request.method",
+            "status_code": "http.response.status_code",
+            "user_agent": "user_agent.original",
+            "request_body_len": "http.request.body.bytes",
+            "response_body_len": "http.response.body.bytes",
+        },
+    ),
+    "ssl": (
+        "network",
+        "protocol",
+        {
+            "server_name": "tls.server.name",
+            "version": "tls.version",
+            "subject": "tls.server.subject",
+            "issuer": "tls.server.issuer",
+            "ja3": "tls.client.ja3",
+            "ja3s": "tls.server.ja3s",
+        },
+    ),
+    "x509": (
+        "network",
+        "info",
+        {
+            "certificate.subject": "tls.server.subject",
+            "certificate.issuer": "tls.server.issuer",
+        },
+    ),
+    "files": (
+        "file",
+        "info",
+        {
+            "filename": "file.name",
+            "md5": "file.hash.md5",
+            "sha1": "file.hash.sha1",
+            "sha256": "file.hash.sha256",
+            "seen_bytes": "file.size",
+            "source": "network.protocol",
+        },
+    ),
+    "notice": (
+        "intrusion_detection",
+        "info",
+        {
+            "note": "rule.name",
+            "msg": "message",
+            "src": "source.ip",
+            "dst": "destination.ip",
+            "p": "destination.port",
+        },
+    ),
+    "smb_files": (
+        "file",
+        "access",
+        {"action": "event.action", "name": "file.name", "size": "file.size"},
+    ),
     "smb_mapping": ("network", "access", {"path": "file.path"}),
     "rdp": ("network", "protocol", {"cookie": "user.name", "result": "event.action"}),
-    "ntlm": ("authentication", "info", {
-        "username": "user.name", "domainname": "user.domain", "hostname": "source.domain",
-    }),
+    "ntlm": (
+        "authentication",
+        "info",
+        {
+            "username": "user.name",
+            "domainname": "user.domain",
+            "hostname": "source.domain",
+        },
+    ),
     "kerberos": ("authentication", "info", {"request_type": "event.action"}),
-    "ssh": ("network", "protocol", {"client": "user_agent.original",
-                                    "direction": "network.direction"}),
+    "ssh": (
+        "network",
+        "protocol",
+        {"client": "user_agent.original", "direction": "network.direction"},
+    ),
     "dce_rpc": ("network", "protocol", {"operation": "event.action"}),
     "ftp": ("network", "protocol", {"user": "user.name", "command": "event.action"}),
     "smtp": ("network", "protocol", {"subject": "message", "user_agent": "user_agent.original"}),
@@ -127,8 +184,15 @@ def _log_from_path(path: str) -> str:
 
 
 def _guess_log(record: dict[str, Any]) -> str:
-    for key, log in (("query", "dns"), ("server_name", "ssl"), ("ja3", "ssl"), ("method", "http"),
-                     ("conn_state", "conn"), ("fuid", "files"), ("note", "notice")):
+    for key, log in (
+        ("query", "dns"),
+        ("server_name", "ssl"),
+        ("ja3", "ssl"),
+        ("method", "http"),
+        ("conn_state", "conn"),
+        ("fuid", "files"),
+        ("note", "notice"),
+    ):
         if key in record:
             return log
     return "unknown"
@@ -170,7 +234,9 @@ def _conn(record: dict[str, Any], row: Row) -> None:
     duration = record.get("duration")
     if isinstance(duration, int | float) and abs(duration) < 1e9:  # not inf, fits in int64 ns
         row["event.duration"] = int(duration * 1e9)
-    total = sum(v for v in (record.get("orig_bytes"), record.get("resp_bytes")) if isinstance(v, int))
+    total = sum(
+        v for v in (record.get("orig_bytes"), record.get("resp_bytes")) if isinstance(v, int)
+    )
     if total:
         row["network.bytes"] = total
     if record.get("local_orig") is True and record.get("local_resp") is False:
@@ -214,9 +280,7 @@ def _smb_files(record: dict[str, Any], row: Row) -> None:
 def _files(record: dict[str, Any], row: Row) -> None:
     for host_key, ecs in (("tx_hosts", "source.ip"), ("rx_hosts", "destination.ip")):
         hosts = record.get(host_key)
-        if isinstance(hosts, list) and hosts and "source.ip" not in row:
-            row[ecs] = hosts[0]
-        elif isinstance(hosts, list) and hosts and ecs not in row:
+        if isinstance(hosts, list) and hosts and ecs not in row:
             row[ecs] = hosts[0]
 
 
@@ -280,9 +344,16 @@ def log_name(value: str) -> str:
 
 
 def _tsv_parser(src: Source) -> Callable[[bytes], Row | None]:
-    state: dict[str, Any] = {"log": log_name(_log_from_path(str(src.path))), "columns": None,
-                             "names": [], "types": [], "sep": "\t", "set_sep": ",",
-                             "unset": "-", "empty": "(empty)"}
+    state: dict[str, Any] = {
+        "log": log_name(_log_from_path(str(src.path))),
+        "columns": None,
+        "names": [],
+        "types": [],
+        "sep": "\t",
+        "set_sep": ",",
+        "unset": "-",
+        "empty": "(empty)",
+    }
 
     def header(line: bytes) -> None:
         if line.startswith(b"#separator"):

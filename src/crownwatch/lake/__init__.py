@@ -1,6 +1,25 @@
 """The event lake: Parquet partitioned by dataset and day, queried with DuckDB."""
 
 from crownwatch.lake.query import connect
-from crownwatch.lake.write import FileWriter, LakeLock, compact, recover
+from crownwatch.lake.write import (
+    FileWriter,
+    IdCache,
+    LakeLock,
+    compact,
+    fingerprint,
+    ingested,
+    mark_ingested,
+    recover,
+)
 
-__all__ = ["FileWriter", "LakeLock", "compact", "connect", "recover"]
+__all__ = [
+    "FileWriter",
+    "IdCache",
+    "LakeLock",
+    "compact",
+    "connect",
+    "fingerprint",
+    "ingested",
+    "mark_ingested",
+    "recover",
+]

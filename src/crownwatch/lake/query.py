@@ -1,4 +1,4 @@
-"""DuckDB over the lake: the ``events`` view over everything, one view per dataset, ``quarantine``."""
+"""DuckDB over the lake: the `events` view, one view per dataset, and `quarantine`."""
 
 from __future__ import annotations
 

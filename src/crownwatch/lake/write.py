@@ -1,8 +1,8 @@
 """Writing the lake: each file's batches are staged, then committed without duplicates.
 
-A file's events go to a staging Parquet file first. Committing anti-joins them
-against the partitions they touch (by ``event.id``), writes new partition files,
-and moves them into place. A run killed at any point leaves at worst some moved
+A file's events go to staging Parquet files, one per partition. Committing moves
+each into its partition, after dropping (by ``event.id``) the events that
+partition already holds. A run killed at any point leaves at worst some moved
 files of one source; running the ingest again adds only what is missing, so an
 interrupted ingest resumed equals one clean run.
 
@@ -19,20 +19,19 @@ import shutil
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from crownwatch.errors import LakeError
 from crownwatch.ingest.batch import QUARANTINE_SCHEMA, Batch, quarantine_table
 from crownwatch.schema import SCHEMA
 
 COMPACT_MANIFEST = ".compact.json"
-_PARTITION = (
-    "regexp_replace(lower(coalesce(\"event.dataset\", 'unknown')), '[^a-z0-9_.-]', '_', 'g')"
-)
 
 
 class LakeLock:
@@ -72,47 +71,117 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-class FileWriter:
-    """Stages the batches of one source file and commits them to the lake."""
+def partition_keys(events: pa.RecordBatch | pa.Table) -> tuple[pa.Array, pa.Array]:
+    """Each event's partition: its dataset made safe for a folder name, and its day."""
+    dataset = pc.replace_substring_regex(
+        pc.utf8_lower(pc.fill_null(events.column("event.dataset"), "unknown")),
+        pattern="[^a-z0-9_.-]",
+        replacement="_",
+    )
+    day = pc.strftime(events.column("@timestamp"), format="%Y-%m-%d")
+    return dataset, day
 
-    def __init__(self, lake_dir: Path) -> None:
+
+class IdCache:
+    """The event ids each partition holds, read once a run and kept up to date.
+
+    Bounded: past ``limit`` ids the least recently used partitions are dropped and
+    read again from their files when needed.
+    """
+
+    def __init__(self, limit: int = 4_000_000) -> None:
+        self.limit = limit
+        self._ids: dict[Path, pa.Array] = {}
+
+    def get(self, partition: Path) -> pa.Array | None:
+        """The ids in a partition folder, or None when it holds no events yet."""
+        ids = self._ids.pop(partition, None)
+        if ids is None:
+            files = sorted(partition.glob("*.parquet"))
+            if not files:
+                return None
+            ids = pq.read_table(files, columns=["event.id"]).column("event.id").combine_chunks()
+        self._ids[partition] = ids  # most recently used last
+        return ids
+
+    def add(self, partition: Path, ids: pa.ChunkedArray) -> None:
+        old = self._ids.pop(partition, None)
+        new = ids.combine_chunks()
+        self._ids[partition] = new if old is None else pa.concat_arrays([old, new])
+        while sum(len(v) for v in self._ids.values()) > self.limit and len(self._ids) > 1:
+            del self._ids[next(iter(self._ids))]
+
+
+class FileWriter:
+    """Writes the batches of one source file into the lake, then commits them.
+
+    Events go straight to staging files, one per partition. ``commit`` moves each
+    into place; where the partition already held events, it first drops the ones
+    already there (by ``event.id``). Pass one ``IdCache`` to all the writers of a run.
+    """
+
+    MAX_OPEN = 64
+
+    def __init__(self, lake_dir: Path, ids: IdCache | None = None) -> None:
         self.lake = lake_dir
         self.stage = lake_dir / ".staging" / uuid.uuid4().hex
         self.stage.mkdir(parents=True)
-        self._events: pq.ParquetWriter | None = None
+        self.ids = ids or IdCache()
+        self._open: dict[tuple[str, str], pq.ParquetWriter] = {}
+        self._parts: list[tuple[tuple[str, str], Path]] = []
         self._quarantine: pq.ParquetWriter | None = None
         self.staged = 0
         self.rejected = 0
 
     def write(self, batch: Batch) -> None:
-        if batch.events.num_rows:
-            if self._events is None:
-                self._events = pq.ParquetWriter(self.stage / "events.parquet", SCHEMA,
-                                                compression="lz4")
-            self._events.write_batch(batch.events)
-            self.staged += batch.events.num_rows
+        events = batch.events
+        if events.num_rows:
+            datasets, days = partition_keys(events)
+            keys = pc.binary_join_element_wise(datasets, days, "/")
+            unique = pc.unique(keys).to_pylist()
+            for key in unique:
+                part = events if len(unique) == 1 else events.filter(pc.equal(keys, key))
+                dataset, day = str(key).split("/", 1)
+                self._writer((dataset, day)).write_batch(part)
+            self.staged += events.num_rows
         if batch.rejected:
             if self._quarantine is None:
-                self._quarantine = pq.ParquetWriter(self.stage / "quarantine.parquet",
-                                                    QUARANTINE_SCHEMA, compression="zstd")
+                self._quarantine = pq.ParquetWriter(
+                    self.stage / "quarantine.parquet", QUARANTINE_SCHEMA, compression="zstd"
+                )
             self._quarantine.write_table(quarantine_table(batch.rejected))
             self.rejected += len(batch.rejected)
 
+    def _writer(self, key: tuple[str, str]) -> pq.ParquetWriter:
+        writer = self._open.get(key)
+        if writer is None:
+            if len(self._open) >= self.MAX_OPEN:  # bound open files: an attacker picks the days
+                self._close_events()
+            path = self.stage / f"{len(self._parts):06d}.parquet"
+            # snappy: cheap for the many small files of an ingest; compaction makes zstd
+            writer = pq.ParquetWriter(path, SCHEMA, compression="snappy")
+            self._open[key] = writer
+            self._parts.append((key, path))
+        return writer
+
+    def _close_events(self) -> None:
+        for writer in self._open.values():
+            writer.close()
+        self._open.clear()
+
     def _close(self) -> None:
-        for writer in (self._events, self._quarantine):
-            if writer is not None:
-                writer.close()
-        self._events = self._quarantine = None
+        self._close_events()
+        if self._quarantine is not None:
+            self._quarantine.close()
+            self._quarantine = None
 
     def commit(self) -> tuple[int, int]:
         """Move what is new into the lake; returns (events added, quarantined added)."""
         self._close()
         try:
-            con = _connect()
-            added = self._commit_events(con) if self.staged else 0
-            quarantined = self._commit_quarantine(con) if self.rejected else 0
-            con.close()
-        except duckdb.Error as exc:
+            added = sum(self._commit_part(key, path) for key, path in self._parts)
+            quarantined = self._commit_quarantine() if self.rejected else 0
+        except (pa.ArrowException, OSError) as exc:
             raise LakeError(f"cannot write the lake at {self.lake}: {exc}") from exc
         finally:
             shutil.rmtree(self.stage, ignore_errors=True)
@@ -122,55 +191,34 @@ class FileWriter:
         self._close()
         shutil.rmtree(self.stage, ignore_errors=True)
 
-    def _commit_events(self, con: duckdb.DuckDBPyConnection) -> int:
-        staged = self.stage / "events.parquet"
-        con.execute(
-            f"CREATE TEMP VIEW staged AS SELECT *, {_PARTITION} AS dataset, "
-            "strftime(\"@timestamp\", '%Y-%m-%d') AS day FROM read_parquet("
-            f"{_sql_list([staged])[1:-1]})"
-        )
-        parts = con.execute("SELECT DISTINCT dataset, day FROM staged").fetchall()
-        existing = [
-            f
-            for dataset, day in parts
-            for f in sorted((self.lake / "events" / f"dataset={dataset}" / f"day={day}").glob(
-                "*.parquet"))
-        ]
-        new = "staged"
-        if existing:
-            con.execute(
-                "CREATE TEMP VIEW fresh AS SELECT s.* FROM staged s ANTI JOIN "
-                f"read_parquet({_sql_list(existing)}) l ON s.\"event.id\" = l.\"event.id\""
-            )
-            new = "fresh"
-        out = self.stage / "out"
-        count_row = con.execute(f"SELECT count(*) FROM {new}").fetchone()
-        count = int(count_row[0]) if count_row else 0
-        if count == 0:
-            return 0
-        con.execute(
-            f"COPY (SELECT * FROM {new}) TO '{out}' (FORMAT parquet, PARTITION_BY (dataset, day), "
-            "FILENAME_PATTERN 'part-{uuid}', COMPRESSION zstd)"
-        )
-        for path in sorted(out.rglob("*.parquet")):
-            target = self.lake / "events" / path.relative_to(out)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+    def _commit_part(self, key: tuple[str, str], path: Path) -> int:
+        dataset, day = key
+        target = self.lake / "events" / f"dataset={dataset}" / f"day={day}"
+        final = target / f"part-{uuid.uuid4().hex}.parquet"
+        known = self.ids.get(target)
+        if known is None:
+            target.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+            return int(pq.ParquetFile(final).metadata.num_rows)
+        staged = pq.read_table(path, columns=["event.id"]).column("event.id")
+        new = pc.invert(pc.is_in(staged, value_set=known))
+        count = int(pc.sum(new).as_py() or 0)
+        if count == len(staged):
+            os.replace(path, final)
+        elif count:
+            table = pq.read_table(path)
+            pq.write_table(table.filter(new), final, compression="snappy")
+        self.ids.add(target, staged.filter(new))
         return count
 
-    def _commit_quarantine(self, con: duckdb.DuckDBPyConnection) -> int:
+    def _commit_quarantine(self) -> int:
         staged = self.stage / "quarantine.parquet"
         qdir = self.lake / "quarantine"
         existing = sorted(qdir.glob("*.parquet"))
         table = pq.read_table(staged)
         if existing:
-            known = con.sql(
-                f"SELECT DISTINCT \"quarantine.id\" FROM read_parquet({_sql_list(existing)})"
-            ).to_arrow_table()
-            mask = pa.compute.invert(
-                pa.compute.is_in(table["quarantine.id"], value_set=known["quarantine.id"])
-            )
-            table = table.filter(mask)
+            known = pq.read_table(existing, columns=["quarantine.id"]).column("quarantine.id")
+            table = table.filter(pc.invert(pc.is_in(table["quarantine.id"], value_set=known)))
         if table.num_rows == 0:
             return 0
         qdir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +226,38 @@ class FileWriter:
         pq.write_table(table, self.stage / name, compression="zstd")
         os.replace(self.stage / name, qdir / name)
         return int(table.num_rows)
+
+
+INGESTED = "ingested.jsonl"
+
+
+def fingerprint(path: Path) -> str:
+    """A hash of a file's bytes and size: the same content under any name is the same file."""
+    h = xxhash.xxh3_128()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return f"{h.hexdigest()}-{path.stat().st_size}"
+
+
+def ingested(lake_dir: Path) -> dict[str, dict[str, Any]]:
+    """The files whose every record is in this lake, by fingerprint."""
+    registry = lake_dir / INGESTED
+    found: dict[str, dict[str, Any]] = {}
+    if registry.exists():
+        for line in registry.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                found[str(entry["fingerprint"])] = entry
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a kill: that file is simply ingested again
+    return found
+
+
+def mark_ingested(lake_dir: Path, entry: dict[str, Any]) -> None:
+    """Remember a file as wholly in the lake (after its commit)."""
+    with (lake_dir / INGESTED).open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
 
 
 def recover(lake_dir: Path) -> None:
@@ -213,8 +293,9 @@ def compact(lake_dir: Path) -> tuple[int, int]:
             f"ORDER BY \"@timestamp\") TO '{part / tmp}' (FORMAT parquet, COMPRESSION zstd)"
         )
         manifest = part / COMPACT_MANIFEST
-        manifest.write_text(json.dumps({"tmp": tmp, "final": final,
-                                        "old": [f.name for f in files]}))
+        manifest.write_text(
+            json.dumps({"tmp": tmp, "final": final, "old": [f.name for f in files]})
+        )
         os.replace(part / tmp, part / final)
         _finish_compaction(manifest)
         partitions += 1

@@ -33,6 +33,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -103,8 +104,18 @@ class Store:
     def start_run(self) -> str:
         run_id = uuid.uuid4().hex
         with Session(self.engine) as s, s.begin():
-            s.add(IngestRun(id=run_id, started_at=datetime.now(UTC), status="running", files=0,
-                            records_read=0, events_added=0, duplicates=0, quarantined=0))
+            s.add(
+                IngestRun(
+                    id=run_id,
+                    started_at=datetime.now(UTC),
+                    status="running",
+                    files=0,
+                    records_read=0,
+                    events_added=0,
+                    duplicates=0,
+                    quarantined=0,
+                )
+            )
         return run_id
 
     def add_file(self, run_id: str, result: FileResult) -> None:
@@ -134,8 +145,9 @@ class Store:
 
     def run_files(self, run_id: str) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
-            rows = s.scalars(select(IngestFile).where(IngestFile.run_id == run_id)
-                             .order_by(IngestFile.id))
+            rows = s.scalars(
+                select(IngestFile).where(IngestFile.run_id == run_id).order_by(IngestFile.id)
+            )
             return [_as_dict(r) for r in rows]
 
 

@@ -35,7 +35,9 @@ class IngestFile(Base):
     __tablename__ = "ingest_files"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True
+    )
     path: Mapped[str] = mapped_column(Text)
     format: Mapped[str | None] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(BigInteger, default=0)

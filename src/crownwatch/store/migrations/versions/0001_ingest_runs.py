@@ -31,7 +31,9 @@ def upgrade() -> None:
         "ingest_files",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "run_id", sa.String(32), sa.ForeignKey("ingest_runs.id", ondelete="CASCADE"),
+            "run_id",
+            sa.String(32),
+            sa.ForeignKey("ingest_runs.id", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column("path", sa.Text, nullable=False),
