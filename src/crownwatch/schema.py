@@ -110,6 +110,8 @@ FIELDS: dict[str, pa.DataType] = {
 
 SCHEMA = pa.schema([pa.field(name, typ) for name, typ in FIELDS.items()])
 
+_xxh3 = xxhash.xxh3_128_hexdigest
+
 INT_FIELDS = frozenset(n for n, t in FIELDS.items() if pa.types.is_integer(t))
 
 #: Columns a parser must not set itself: the batch builder fills them.
@@ -123,11 +125,7 @@ def event_id(dataset: str, position: int, raw: bytes) -> str:
     file apart, so ingesting a file twice, or a copy of it, adds nothing while two
     identical log lines both count.
     """
-    h = xxhash.xxh3_128()
-    h.update(dataset.encode())
-    h.update(b"\0%d\0" % position)
-    h.update(raw)
-    return h.hexdigest()
+    return _xxh3(b"%s\0%d\0%s" % (dataset.encode(), position, raw))
 
 
 def empty_table() -> pa.Table:

@@ -131,3 +131,18 @@ def test_coerce_int_handles_attacker_numbers() -> None:
         None,
         None,
     ]
+
+
+def test_builder_keeps_columns_aligned_when_rows_differ(tmp_path: Path) -> None:
+    b = Builder(Source(tmp_path / "f"), "test")
+    b.add(_row(1, **{"user.name": "a"}), b"1", 1, 0)
+    b.add(_row(2, **{"host.name": "h2"}), b"2", 2, 2)
+    b.add(_row(3), b"3", 3, 4)
+    b.add(_row(4, **{"user.name": "d", "host.name": "h4"}), b"4", 4, 6)
+    rows = b.flush().events.select(["user.name", "host.name"]).to_pylist()
+    assert rows == [
+        {"user.name": "a", "host.name": None},
+        {"user.name": None, "host.name": "h2"},
+        {"user.name": None, "host.name": None},
+        {"user.name": "d", "host.name": "h4"},
+    ]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crownwatch.errors import ParseError
-from crownwatch.ingest.source import Line, Source, read_lines
+from crownwatch.ingest.source import Source, read_lines
 from crownwatch.schema import FIELDS, INT_FIELDS, SCHEMA, coerce_int, event_id
 
 Row = dict[str, Any]
@@ -131,14 +131,20 @@ def _column(name: str, values: list[Any]) -> pa.Array:
     try:
         array = pa.array(values, typ)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        if name in INT_FIELDS:
-            bits = 32 if name in _I32 else 64
-            array = pa.array([_int(v, bits) for v in values], typ)
-        else:
-            array = pa.array([_text(v) for v in values], typ)
+        array = _slow_column(name, typ, values)
     if pa.types.is_string(typ) and array.null_count < len(array):
         array = pc.if_else(pc.equal(array, _EMPTY), pa.scalar(None, typ), array)
     return array
+
+
+def _slow_column(name: str, typ: pa.DataType, values: list[Any]) -> pa.Array:
+    if name not in INT_FIELDS:
+        return pa.array([_text(v) for v in values], typ)
+    try:  # numbers given as text: one vectorised cast
+        return pa.array(values, pa.string()).cast(typ)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        bits = 32 if name in _I32 else 64
+        return pa.array([_int(v, bits) for v in values], typ)
 
 
 def _original(raws: list[bytes]) -> pa.Array:
@@ -221,13 +227,22 @@ class Builder:
 
     def _to_arrow(self) -> pa.RecordBatch:
         rows = self.rows
-        names: set[str] = set()
-        for row in rows:
-            names.update(row)
-        unknown = names - FIELDS.keys() - {"fields"}
+        n = len(rows)
+        gathered: dict[str, list[Any]] = {}
+        for i, row in enumerate(rows):  # one pass over what each row has
+            for name, value in row.items():
+                column = gathered.get(name)
+                if column is None:
+                    column = gathered[name] = [None] * i
+                elif len(column) < i:  # rows before this one did not have it
+                    column.extend([None] * (i - len(column)))
+                column.append(value)
+        for column in gathered.values():
+            column.extend([None] * (n - len(column)))
+        unknown = gathered.keys() - FIELDS.keys() - {"fields"}
         if unknown:
             raise ValueError(f"parser {self.format} produced unknown fields: {sorted(unknown)}")
-        n = len(rows)
+        fields = gathered.pop("fields", None)
         columns: list[pa.Array] = []
         for name, typ in FIELDS.items():
             if name == "event.id":
@@ -239,9 +254,10 @@ class Builder:
             elif name == "event.original":
                 columns.append(_original(self.raws))
             elif name == "fields":
-                columns.append(pa.array([_fields_json(r.get("fields")) for r in rows], typ))
-            elif name in names:
-                columns.append(_column(name, [r.get(name) for r in rows]))
+                texts = [_fields_json(f) for f in fields] if fields else [None] * n
+                columns.append(pa.array(texts, typ))
+            elif name in gathered:
+                columns.append(_column(name, gathered[name]))
             else:
                 columns.append(pa.nulls(n, typ))
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
@@ -258,42 +274,38 @@ def parse_lines(
     """Drive a per-line parser over a file: the shared loop of every line format."""
     builder = Builder(src, fmt, batch_size or None)
     max_bytes = src.limits.max_record_bytes
+    add, reject = builder.add, builder.reject
     try:
         with src.open() as fh:
             for line in read_lines(fh, max_bytes):
-                _one_line(builder, parse_line, line, max_bytes)
-                if builder.full():
+                raw = line.raw
+                if line.overlong:
+                    reason = f"record of {line.overlong} bytes is over the {max_bytes}-byte limit"
+                    reject(raw, line.number, line.offset, reason, size=line.overlong)
+                    continue
+                try:
+                    row = parse_line(raw)
+                except ParseError as exc:
+                    reject(raw, line.number, line.offset, exc.reason)
+                except _BUGS_ON_BAD_INPUT as exc:
+                    reject(raw, line.number, line.offset, f"{type(exc).__name__}: {exc}")
+                else:
+                    if row is not None:
+                        add(row, raw, line.number, line.offset)
+                if len(builder.rows) + len(builder.rejected) >= builder.batch_size:
                     yield builder.flush()
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        builder.reject(b"", -1, -1, f"file unreadable past this point: {exc}")
+        reject(b"", -1, -1, f"file unreadable past this point: {exc}")
     yield builder.flush()
 
 
-def _one_line(builder: Builder, parse_line: LineParser, line: Line, max_bytes: int) -> None:
-    if line.overlong:
-        builder.reject(
-            line.raw,
-            line.number,
-            line.offset,
-            f"record of {line.overlong} bytes is over the {max_bytes}-byte limit",
-            size=line.overlong,
-        )
-        return
-    try:
-        row = parse_line(line.raw)
-    except ParseError as exc:
-        builder.reject(line.raw, line.number, line.offset, exc.reason)
-        return
-    except (
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        AttributeError,
-        RecursionError,
-        OverflowError,
-    ) as exc:
-        builder.reject(line.raw, line.number, line.offset, f"{type(exc).__name__}: {exc}")
-        return
-    if row is not None:
-        builder.add(row, line.raw, line.number, line.offset)
+#: What a parser may raise on input it did not foresee: the record is quarantined.
+_BUGS_ON_BAD_INPUT = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+    OverflowError,
+)

@@ -13,6 +13,7 @@ from crownwatch.config import IngestSettings
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 8192
+CHUNK_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -67,29 +68,43 @@ def read_lines(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Lin
     """Lines of a binary stream; a line over ``max_bytes`` is cut, not held in memory.
 
     Blank lines are skipped (they are not records) but still counted for numbering.
+    The stream is read in pieces and split in bulk: this loop is every text format's.
     """
-    number = 0
-    offset = 0
-    readline = fh.readline
+    read = getattr(fh, "read1", fh.read)
+    number = offset = 0
+    carry = b""
+    long_head, long_size = b"", 0  # inside a line over the limit: its head and size so far
     while True:
-        chunk = readline(max_bytes + 1)
+        chunk = read(CHUNK_BYTES)
         if not chunk:
-            return
-        number += 1
-        start = offset
-        offset += len(chunk)
-        if len(chunk) > max_bytes and not chunk.endswith(b"\n"):
-            size = len(chunk)
-            while True:  # skip the rest of the overlong line in bounded pieces
-                more = readline(1 << 20)
-                if not more:
-                    break
-                size += len(more)
-                offset += len(more)
-                if more.endswith(b"\n"):
-                    break
-            yield Line(number, start, chunk[:max_bytes], overlong=size)
-            continue
-        raw = chunk.rstrip(b"\r\n")
-        if raw.strip():
-            yield Line(number, start, raw)
+            break
+        if long_size:
+            end = chunk.find(b"\n")
+            if end < 0:
+                long_size += len(chunk)
+                continue
+            long_size += end + 1
+            number += 1
+            yield Line(number, offset, long_head, overlong=long_size)
+            offset += long_size
+            long_head, long_size = b"", 0
+            chunk = chunk[end + 1 :]
+        parts = (carry + chunk).split(b"\n")
+        carry = parts.pop()
+        for part in parts:
+            number += 1
+            start = offset
+            offset += len(part) + 1
+            if len(part) > max_bytes:
+                yield Line(number, start, part[:max_bytes], overlong=len(part) + 1)
+            elif part.strip():
+                yield Line(number, start, part.rstrip(b"\r"))
+        if len(carry) > max_bytes:
+            long_head, long_size, carry = carry[:max_bytes], len(carry), b""
+    if long_size:
+        yield Line(number + 1, offset, long_head, overlong=long_size)
+    elif carry.strip():
+        if len(carry) > max_bytes:
+            yield Line(number + 1, offset, carry[:max_bytes], overlong=len(carry))
+        else:
+            yield Line(number + 1, offset, carry.rstrip(b"\r"))

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -119,16 +119,23 @@ class Store:
         return run_id
 
     def add_file(self, run_id: str, result: FileResult) -> None:
-        with Session(self.engine) as s, s.begin():
-            s.add(IngestFile(run_id=run_id, **result.__dict__))
-            run = s.get(IngestRun, run_id)
-            if run is None:
+        """Record one file of a run and add its counts to the run's totals."""
+        run = IngestRun
+        with self.engine.begin() as conn:
+            conn.execute(insert(IngestFile), {"run_id": run_id, **result.__dict__})
+            updated = conn.execute(
+                update(run)
+                .where(run.id == run_id)
+                .values(
+                    files=run.files + 1,
+                    records_read=run.records_read + result.read,
+                    events_added=run.events_added + result.added,
+                    duplicates=run.duplicates + max(result.parsed - result.added, 0),
+                    quarantined=run.quarantined + result.quarantined,
+                )
+            )
+            if updated.rowcount != 1:
                 raise StoreError(f"no ingest run {run_id}")
-            run.files += 1
-            run.records_read += result.read
-            run.events_added += result.added
-            run.duplicates += max(result.parsed - result.added, 0)
-            run.quarantined += result.quarantined
 
     def finish_run(self, run_id: str, status: str, exit_code: int) -> None:
         with Session(self.engine) as s, s.begin():
