@@ -41,7 +41,8 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
     try:
         summary = pipeline.ingest_files(
             [str(folder / name) for name in LOG_FOLDERS if (folder / name).is_dir()],
-            settings, store,
+            settings,
+            store,
         )
     finally:
         store.close()
@@ -66,7 +67,7 @@ def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dic
     where = f"WHERE starts_with(\"log.file.path\", '{prefix}')"
     per_file = dict(
         con.execute(
-            f"SELECT substr(\"log.file.path\", {len(prefix) + 1}), count(*) FROM events {where} "
+            f'SELECT substr("log.file.path", {len(prefix) + 1}), count(*) FROM events {where} '
             "GROUP BY 1"
         ).fetchall()
     )
@@ -74,9 +75,7 @@ def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dic
         f'SELECT min("@timestamp"), max("@timestamp"), list(DISTINCT "host.name") '
         f"FROM events {where}"
     ).fetchone() or (None, None, [])
-    quarantined = con.execute(
-        f"SELECT count(*) FROM quarantine {where}"
-    ).fetchone()
+    quarantined = con.execute(f"SELECT count(*) FROM quarantine {where}").fetchone()
     con.close()
     expected_files: dict[str, int] = truth["files"]
     wrong = {p: (n, per_file.get(p, 0)) for p, n in expected_files.items() if per_file.get(p) != n}
@@ -84,9 +83,15 @@ def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dic
     seen_hosts = {h for h in hosts or [] if h}
     return [
         _check("events", truth["total_events"], sum(per_file.values())),
-        _check("files with the right count", len(expected_files), len(expected_files) - len(wrong),
-               detail={p: {"truth": a, "lake": b} for p, a, b in
-                       ((p, *v) for p, v in list(wrong.items())[:5])}),
+        _check(
+            "files with the right count",
+            len(expected_files),
+            len(expected_files) - len(wrong),
+            detail={
+                p: {"truth": a, "lake": b}
+                for p, a, b in ((p, *v) for p, v in list(wrong.items())[:5])
+            },
+        ),
         _check("first event", truth["time_range"]["first"], _iso(first)),
         _check("last event", truth["time_range"]["last"], _iso(last)),
         _check("hosts named in events", len(truth_hosts), len(truth_hosts & seen_hosts)),
@@ -117,24 +122,36 @@ def _print(console: Console, result: dict[str, Any], truth: dict[str, Any]) -> N
         table.add_row(Text(row["dataset"]), Text(row["category"]), f"{row['events']:,}")
     console.print(table)
     ingest = result["ingest"]
-    console.print(Text(
-        f"{lake_info['events']:,} events from {lake_info['first']} to {lake_info['last']}; "
-        f"{lake_info['hosts']} hosts, {lake_info['users']} users; "
-        f"{ingest['events_added']:,} added now, {ingest['quarantined']:,} quarantined"
-    ))
+    console.print(
+        Text(
+            f"{lake_info['events']:,} events from {lake_info['first']} to {lake_info['last']}; "
+            f"{lake_info['hosts']} hosts, {lake_info['users']} users; "
+            f"{ingest['events_added']:,} added now, {ingest['quarantined']:,} quarantined"
+        )
+    )
     checks = Table(title="Against the scenario's ground truth", title_justify="left")
     for column in ("check", "truth", "lake", "ok"):
         checks.add_column(column)
     for c in result["checks"]:
-        checks.add_row(Text(c["check"]), Text(str(c["truth"])), Text(str(c["lake"])),
-                       Text("yes" if c["ok"] else "NO", style="green" if c["ok"] else "bold red"))
+        checks.add_row(
+            Text(c["check"]),
+            Text(str(c["truth"])),
+            Text(str(c["lake"])),
+            Text("yes" if c["ok"] else "NO", style="green" if c["ok"] else "bold red"),
+        )
     console.print(checks)
     apt = truth["incidents"]["apt41"]
-    console.print(Text(
-        f"hidden in it: {truth['malicious'].get('apt41', 0)} events of an {apt['actor']} "
-        f"({apt['attack_id']}) intrusion in {len(apt['steps'])} steps, and "
-        f"{truth['malicious'].get('commodity', 0)} of a commodity-malware infection "
-        "(detection comes next)"
-    ))
-    console.print(Text(f"lake: {lake_info['lake']}\ndatabase: {lake_info['database']}\n"
-                       f"done in {result['seconds']} s"))
+    console.print(
+        Text(
+            f"hidden in it: {truth['malicious'].get('apt41', 0)} events of an {apt['actor']} "
+            f"({apt['attack_id']}) intrusion in {len(apt['steps'])} steps, and "
+            f"{truth['malicious'].get('commodity', 0)} of a commodity-malware infection "
+            "(detection comes next)"
+        )
+    )
+    console.print(
+        Text(
+            f"lake: {lake_info['lake']}\ndatabase: {lake_info['database']}\n"
+            f"done in {result['seconds']} s"
+        )
+    )

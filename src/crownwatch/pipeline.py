@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,11 @@ class IngestSummary:
         }
 
 
+#: Files smaller than this (in events) are committed together, to spare the lake many tiny
+#: Parquet files and each file its own commit; a bigger file is committed on its own.
+GROUP_EVENTS = 20_000
+
+
 def ingest_files(
     args: list[str],
     settings: Settings,
@@ -91,90 +96,150 @@ def ingest_files(
     if fmt and fmt not in ingest.PARSERS:
         raise UsageError(f"unknown format {fmt!r}; known formats: {', '.join(ingest.PARSERS)}")
     paths, missing = ingest.expand(args)
-    lake_dir = settings.lake_dir
     summary = IngestSummary(run_id=store.start_run(), missing=missing)
     status = "interrupted"
     try:
-        with lake.LakeLock(lake_dir):
-            lake.recover(lake_dir)
-            done = lake.ingested(lake_dir)
-            ids = lake.IdCache()
+        with lake.LakeLock(settings.lake_dir):
+            lake.recover(settings.lake_dir)
+            run = _Run(settings.lake_dir, store, summary, lake.ingested(settings.lake_dir))
             for path in paths:
                 src = Source(path, settings.ingest, dict(field_map or {}), dataset)
-                result = _ingest_one(src, fmt, lake_dir, summary.datasets, progress, done, ids)
-                store.add_file(summary.run_id, result)
-                summary.files.append(result)
+                run.ingest(src, fmt, progress)
+            run.commit_group()
         status = "done"
     finally:
         store.finish_run(summary.run_id, status, summary.exit_code if status == "done" else 130)
     return summary
 
 
-def _ingest_one(
-    src: Source,
-    fmt: str | None,
-    lake_dir: Path,
-    datasets: Counter[str],
-    progress: Progress | None,
-    done: dict[str, dict[str, Any]],
-    ids: lake.IdCache,
-) -> FileResult:
-    """One file into the lake; a file whose content is already there is skipped."""
-    result = FileResult(path=str(src.path), format=None)
-    try:
-        result.size = src.path.stat().st_size
-        mark = lake.fingerprint(src.path)
-    except OSError as exc:
-        result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
-        return result
-    if mark in done and (not fmt or done[mark].get("format") == fmt):
-        result.format, result.status = done[mark].get("format"), "unchanged"
-        return result
-    writer = lake.FileWriter(lake_dir, ids)
-    try:
-        parser = ingest.parser_for(src, fmt)
-        if parser is None:
-            _reject_file(writer, src, "format not recognised (name it with --format)", result)
-        else:
-            result.format = parser.NAME
-            for batch in parser.parse(src):
-                _count(batch, datasets)
+@dataclass
+class _Pending:
+    """A small file parsed and waiting for its group's commit."""
+
+    result: FileResult
+    entry: dict[str, Any]
+    batches: list[Batch]
+
+
+class _Run:
+    """One ingest run: files in, commits out, each file recorded once it is in the lake."""
+
+    def __init__(
+        self, lake_dir: Path, store: Store, summary: IngestSummary, done: dict[str, Any]
+    ) -> None:
+        self.lake_dir, self.store, self.summary, self.done = lake_dir, store, summary, done
+        self.ids = lake.IdCache()
+        self.group: list[_Pending] = []
+        self.group_events = 0
+
+    def ingest(self, src: Source, fmt: str | None, progress: Progress | None) -> None:
+        """One file: skipped when its content is in the lake already, else parsed."""
+        result = FileResult(path=str(src.path), format=None)
+        try:
+            result.size = src.path.stat().st_size
+            mark = lake.fingerprint(src.path)
+        except OSError as exc:
+            result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
+            self._record(result)
+            return
+        if mark in self.done and (not fmt or self.done[mark].get("format") == fmt):
+            result.format, result.status = self.done[mark].get("format"), "unchanged"
+            self._record(result)
+            return
+        own: lake.FileWriter | None = None
+        batches: list[Batch] = []
+        try:
+            for batch in self._batches(src, fmt, result):
+                _count(batch, self.summary.datasets)
                 result.read += batch.read
                 result.parsed += batch.events.num_rows
-                writer.write(batch)
+                result.quarantined += len(batch.rejected)
                 if progress:
                     progress(src.path, result.read)
-        result.added, _ = writer.commit()
-        result.quarantined = writer.rejected
-        entry = {
-            "fingerprint": mark,
-            "path": result.path,
-            "format": result.format,
-            "events": result.parsed,
-            "quarantined": result.quarantined,
-        }
-        lake.mark_ingested(lake_dir, entry)
-        done[mark] = entry
-    except OSError as exc:
-        writer.abort()
-        result.status, result.error = "error", f"cannot read: {exc.strerror or exc}"
-        log.warning("%s: %s", src.path, result.error)
-    except (KeyboardInterrupt, SystemExit, LakeError):
-        writer.abort()
-        raise
-    except Exception as exc:  # a parser bug must not stop the other files
-        writer.abort()
-        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"[:500]
-        log.exception("%s: parser failed", src.path)
-    return result
+                if own is None and result.parsed < GROUP_EVENTS:
+                    batches.append(batch)
+                    continue
+                if own is None:  # too big to wait for a group: this file commits alone
+                    own = lake.FileWriter(self.lake_dir, self.ids)
+                    for held in batches:
+                        own.write(held, result.path)
+                    batches = []
+                own.write(batch, result.path)
+            entry = {
+                "fingerprint": mark,
+                "path": result.path,
+                "format": result.format,
+                "events": result.parsed,
+                "quarantined": result.quarantined,
+            }
+            if own is not None:
+                added, _ = own.commit()
+                result.added = added[result.path]
+                self._finish(result, entry)
+            else:
+                self.group.append(_Pending(result, entry, batches))
+                self.group_events += result.parsed
+                if self.group_events >= GROUP_EVENTS:
+                    self.commit_group()
+        except OSError as exc:
+            self._fail(own, result, f"cannot read: {exc.strerror or exc}")
+        except (KeyboardInterrupt, SystemExit, LakeError):
+            if own is not None:
+                own.abort()
+            raise
+        except Exception as exc:  # a parser bug must not stop the other files
+            log.exception("%s: parser failed", src.path)
+            self._fail(own, result, f"{type(exc).__name__}: {exc}"[:500])
+
+    def _batches(self, src: Source, fmt: str | None, result: FileResult) -> Iterator[Batch]:
+        parser = ingest.parser_for(src, fmt)
+        if parser is None:
+            yield _unrecognised(src, result)
+            return
+        result.format = parser.NAME
+        yield from parser.parse(src)
+
+    def commit_group(self) -> None:
+        """Commit the small files waiting together, then record each."""
+        if not self.group:
+            return
+        writer = lake.FileWriter(self.lake_dir, self.ids)
+        try:
+            for pending in self.group:
+                for batch in pending.batches:
+                    writer.write(batch, pending.result.path)
+            added, _ = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        for pending in self.group:
+            pending.result.added = added[pending.result.path]
+            self._finish(pending.result, pending.entry)
+        self.group, self.group_events = [], 0
+
+    def _finish(self, result: FileResult, entry: dict[str, Any]) -> None:
+        lake.mark_ingested(self.lake_dir, entry)
+        self.done[entry["fingerprint"]] = entry
+        self._record(result)
+
+    def _fail(self, own: lake.FileWriter | None, result: FileResult, error: str) -> None:
+        if own is not None:
+            own.abort()
+        result.status, result.error = "error", error
+        log.warning("%s: %s", result.path, error)
+        self._record(result)
+
+    def _record(self, result: FileResult) -> None:
+        self.store.add_file(self.summary.run_id, result)
+        self.summary.files.append(result)
 
 
-def _reject_file(writer: lake.FileWriter, src: Source, reason: str, result: FileResult) -> None:
-    """Quarantine a whole file whose format nobody recognises (its head bytes as the raw)."""
+def _unrecognised(src: Source, result: FileResult) -> Batch:
+    """A whole file whose format nobody recognises, quarantined (its head bytes as the raw)."""
+    reason = "format not recognised (name it with --format)"
     rejected = Rejected(str(src.path), "unknown", 0, 0, reason, src.head(4096), result.size)
-    writer.write(Batch(pa.RecordBatch.from_pylist([], schema=SCHEMA), [rejected], 1))
-    result.read = 1
     result.status = "unrecognised"
+    return Batch(pa.RecordBatch.from_pylist([], schema=SCHEMA), [rejected], 1)
 
 
 def _count(batch: Batch, datasets: Counter[str]) -> None:

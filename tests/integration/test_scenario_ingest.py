@@ -59,21 +59,35 @@ def test_ingest_matches_the_ground_truth(small: Path, tmp_path: Path) -> None:
     assert all(c["ok"] for c in checks), [c for c in checks if not c["ok"]]
 
     # every malicious line of the ground truth is in the lake, where the truth says it is
-    rows = [orjson.loads(line) for line in (small / "truth" / "events.jsonl").read_bytes().split(
-        b"\n") if line]
+    rows = [
+        orjson.loads(line)
+        for line in (small / "truth" / "events.jsonl").read_bytes().split(b"\n")
+        if line
+    ]
     assert len(rows) == sum(truth["malicious"].values()) > 1000
     con = lake.connect(tmp_path / "lake")
-    con.register("truth", pa.Table.from_pylist(
-        [{"path": str((small / r["file"]).resolve()), "offset": r["offset"],
-          "technique": r["technique"]} for r in rows]))
+    con.register(
+        "truth",
+        pa.Table.from_pylist(
+            [
+                {
+                    "path": str((small / r["file"]).resolve()),
+                    "offset": r["offset"],
+                    "technique": r["technique"],
+                }
+                for r in rows
+            ]
+        ),
+    )
     found = con.execute(
         'SELECT count(*), count(DISTINCT e."event.id") FROM truth t JOIN events e '
         'ON e."log.file.path" = t.path AND e."log.offset" = t.offset'
     ).fetchone()
     assert found == (len(rows), len(rows))
     # and the lake's own counts per dataset add up to the scenario's streams
-    per_dataset = dict(con.execute(
-        'SELECT "event.dataset", count(*) FROM events GROUP BY 1').fetchall())
+    per_dataset = dict(
+        con.execute('SELECT "event.dataset", count(*) FROM events GROUP BY 1').fetchall()
+    )
     assert per_dataset["zeek.conn"] == truth["groups"]["zeek/conn"]
     assert per_dataset["windows.sysmon"] == truth["groups"]["windows/sysmon"]
     con.close()
@@ -95,9 +109,17 @@ def test_an_interrupted_ingest_resumed_equals_a_clean_one(
     _ingest(small, clean)
     home = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crownwatch", "--home", str(home), "ingest",
-         *(str(small / d) for d in ("windows", "zeek", "syslog"))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "crownwatch",
+            "--home",
+            str(home),
+            "ingest",
+            *(str(small / d) for d in ("windows", "zeek", "syslog")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     _wait_for_first_commit(home, proc)
     os.kill(proc.pid, sig)

@@ -18,13 +18,14 @@ DAY = 86_400_000_000
 T0 = 1_759_622_400_000_000  # 2025-10-05T00:00:00Z
 
 
-def _batch(dataset: str, n: int, start: int = 0, day_step: int = 0) -> Batch:
+def _batch(dataset: str, n: int, start: int = 0, day_step: int = 0, source: str = "f.log") -> Batch:
     rows = [
         {
             "@timestamp": T0 + i * 1_000_000 + (i % 2) * day_step,
             "event.id": event_id(dataset, i, b"r%d" % i),
             "event.dataset": dataset,
             "host.name": f"h{i % 3}",
+            "log.file.path": source,
         }
         for i in range(start, start + n)
     ]
@@ -34,8 +35,10 @@ def _batch(dataset: str, n: int, start: int = 0, day_step: int = 0) -> Batch:
 def _write(lake_dir: Path, *batches: Batch) -> tuple[int, int]:
     writer = lake.FileWriter(lake_dir)
     for b in batches:
-        writer.write(b)
-    return writer.commit()
+        writer.write(b, "f.log")
+    added, quarantined = writer.commit()
+    assert set(added) <= {"f.log"}
+    return added["f.log"], quarantined
 
 
 def _count(lake_dir: Path, sql: str = "SELECT count(*) FROM events") -> int:
@@ -63,6 +66,15 @@ def test_nothing_is_added_twice(tmp_path: Path) -> None:
     assert _write(tmp_path, _batch("zeek.dns", 10, start=5)) == (5, 0)  # half new
     assert _count(tmp_path) == 15
     assert _count(tmp_path, 'SELECT count(DISTINCT "event.id") FROM events') == 15
+
+
+def test_ids_repeated_within_one_commit_are_kept_once(tmp_path: Path) -> None:
+    writer = lake.FileWriter(tmp_path)
+    writer.write(_batch("zeek.dns", 10, source="a.log"), "a.log")
+    writer.write(_batch("zeek.dns", 10, start=5, source="b.log"), "b.log")  # 5 overlap a.log
+    added, _ = writer.commit()
+    assert (added["a.log"], added["b.log"]) == (10, 5)
+    assert _count(tmp_path) == 15
 
 
 def test_quarantine_is_kept_once(tmp_path: Path) -> None:

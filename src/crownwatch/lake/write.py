@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import uuid
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -32,6 +33,8 @@ from crownwatch.ingest.batch import QUARANTINE_SCHEMA, Batch, quarantine_table
 from crownwatch.schema import SCHEMA
 
 COMPACT_MANIFEST = ".compact.json"
+#: Partition folders keep this much of a dataset name (records may name their own dataset).
+MAX_DATASET_NAME = 100
 
 
 class LakeLock:
@@ -78,6 +81,7 @@ def partition_keys(events: pa.RecordBatch | pa.Table) -> tuple[pa.Array, pa.Arra
         pattern="[^a-z0-9_.-]",
         replacement="_",
     )
+    dataset = pc.utf8_slice_codeunits(dataset, 0, MAX_DATASET_NAME)  # a folder name is bounded
     day = pc.strftime(events.column("@timestamp"), format="%Y-%m-%d")
     return dataset, day
 
@@ -130,10 +134,11 @@ class FileWriter:
         self._open: dict[tuple[str, str], pq.ParquetWriter] = {}
         self._parts: list[tuple[tuple[str, str], Path]] = []
         self._quarantine: pq.ParquetWriter | None = None
-        self.staged = 0
+        self.written: Counter[str] = Counter()
         self.rejected = 0
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch, source: str = "") -> None:
+        """Stage one batch; ``source`` names the file it came from, for the counts."""
         events = batch.events
         if events.num_rows:
             datasets, days = partition_keys(events)
@@ -143,7 +148,7 @@ class FileWriter:
                 part = events if len(unique) == 1 else events.filter(pc.equal(keys, key))
                 dataset, day = str(key).split("/", 1)
                 self._writer((dataset, day)).write_batch(part)
-            self.staged += events.num_rows
+            self.written[source] += events.num_rows
         if batch.rejected:
             if self._quarantine is None:
                 self._quarantine = pq.ParquetWriter(
@@ -175,11 +180,13 @@ class FileWriter:
             self._quarantine.close()
             self._quarantine = None
 
-    def commit(self) -> tuple[int, int]:
-        """Move what is new into the lake; returns (events added, quarantined added)."""
+    def commit(self) -> tuple[Counter[str], int]:
+        """Move what is new into the lake; returns (events added per source, quarantined)."""
         self._close()
+        added = Counter(self.written)
         try:
-            added = sum(self._commit_part(key, path) for key, path in self._parts)
+            for key, path in self._parts:
+                added.subtract(self._commit_part(key, path))
             quarantined = self._commit_quarantine() if self.rejected else 0
         except (pa.ArrowException, OSError) as exc:
             raise LakeError(f"cannot write the lake at {self.lake}: {exc}") from exc
@@ -191,25 +198,29 @@ class FileWriter:
         self._close()
         shutil.rmtree(self.stage, ignore_errors=True)
 
-    def _commit_part(self, key: tuple[str, str], path: Path) -> int:
+    def _commit_part(self, key: tuple[str, str], path: Path) -> Counter[str]:
+        """Move one staged partition file into place; returns the duplicates per source."""
         dataset, day = key
         target = self.lake / "events" / f"dataset={dataset}" / f"day={day}"
         final = target / f"part-{uuid.uuid4().hex}.parquet"
+        staged = pq.read_table(path, columns=["event.id", "log.file.path"])
+        ids = staged.column("event.id")
         known = self.ids.get(target)
-        if known is None:
-            target.mkdir(parents=True, exist_ok=True)
-            os.replace(path, final)
-            return int(pq.ParquetFile(final).metadata.num_rows)
-        staged = pq.read_table(path, columns=["event.id"]).column("event.id")
-        new = pc.invert(pc.is_in(staged, value_set=known))
+        new = _first_of_each(ids)
+        if known is not None:
+            new = pc.and_(new, pc.invert(pc.is_in(ids, value_set=known)))
         count = int(pc.sum(new).as_py() or 0)
-        if count == len(staged):
+        target.mkdir(parents=True, exist_ok=True)
+        if count == len(ids):
             os.replace(path, final)
         elif count:
-            table = pq.read_table(path)
-            pq.write_table(table.filter(new), final, compression="snappy")
-        self.ids.add(target, staged.filter(new))
-        return count
+            pq.write_table(pq.read_table(path).filter(new), final, compression="snappy")
+        if known is not None:
+            self.ids.add(target, ids.filter(new))
+        if count == len(ids):
+            return Counter()
+        dropped = pc.value_counts(staged.column("log.file.path").filter(pc.invert(new)))
+        return Counter({str(v["values"]): int(v["counts"]) for v in dropped.to_pylist()})
 
     def _commit_quarantine(self) -> int:
         staged = self.stage / "quarantine.parquet"
@@ -258,6 +269,18 @@ def mark_ingested(lake_dir: Path, entry: dict[str, Any]) -> None:
     """Remember a file as wholly in the lake (after its commit)."""
     with (lake_dir / INGESTED).open("a") as fh:
         fh.write(json.dumps(entry) + "\n")
+
+
+def _first_of_each(ids: pa.ChunkedArray) -> pa.Array:
+    """A mask keeping the first row of each id (a batch may repeat what another file had)."""
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return pa.array([True] * len(ids))
+    index = pa.table({"id": ids, "i": pa.array(range(len(ids)), pa.int64())})
+    firsts = index.group_by("id").aggregate([("i", "min")]).column("i_min")
+    mask = [False] * len(ids)
+    for i in firsts.to_pylist():
+        mask[i] = True
+    return pa.array(mask)
 
 
 def recover(lake_dir: Path) -> None:
