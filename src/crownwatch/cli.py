@@ -171,8 +171,8 @@ def ingest(
 
 
 def _print_ingest(summary: pipeline.IngestSummary) -> None:
-    for arg in summary.missing:
-        err.print(Text(f"error: no such file, folder or glob: {arg}"))
+    for problem in summary.missing:
+        err.print(Text(f"error: {problem}"))
     for f in summary.files:
         if f.status not in ("done", "unchanged"):
             err.print(Text(f"warning: {f.path}: {f.status}: {f.error or ''}"))

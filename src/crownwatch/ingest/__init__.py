@@ -8,6 +8,7 @@ the first decompressed bytes; the path is only a hint) and
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -48,30 +49,51 @@ def parser_for(src: Source, fmt: str | None) -> ModuleType | None:
 
 
 def expand(args: list[str]) -> tuple[list[Path], list[str]]:
-    """Files named by paths, folders (recursively) and globs; and the arguments that name none."""
+    """Files named by paths, folders (recursively) and globs; and what could not be used.
+
+    The second list says, for each argument (or folder inside one) that gave nothing,
+    why: ``"x.log: no such file, folder or glob"``, ``"dir: cannot read: …"``.
+    """
     files: list[Path] = []
-    missing: list[str] = []
+    problems: list[str] = []
     for arg in args:
         path = Path(arg)
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            files.extend(found)
+        try:
+            if path.is_file():
+                files.append(path)
+                continue
+            if path.is_dir():
+                files.extend(_walk(path, problems))
+                continue
+        except OSError as exc:
+            problems.append(f"{arg}: cannot read: {exc.strerror or exc}")
+            continue
+        matches = (
+            sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            if _is_glob(arg)
+            else []
+        )
+        if matches:
+            files.extend(matches)
         else:
-            matches = (
-                sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
-                if _is_glob(arg)
-                else []
-            )
-            if matches:
-                files.extend(matches)
-            else:
-                missing.append(arg)
+            problems.append(f"{arg}: no such file, folder or glob")
     unique: dict[Path, Path] = {}
     for f in files:
         unique.setdefault(f.resolve(), f)
-    return list(unique.values()), missing
+    return list(unique.values()), problems
+
+
+def _walk(folder: Path, problems: list[str]) -> list[Path]:
+    """Every file under a folder, hidden ones aside; folders that cannot be read are reported."""
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: cannot read: {exc.strerror or exc}")
+
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+    return [f for f in found if f.is_file()]
 
 
 def _is_glob(arg: str) -> bool:

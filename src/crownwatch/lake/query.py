@@ -11,6 +11,11 @@ from crownwatch.ingest.batch import QUARANTINE_SCHEMA
 from crownwatch.schema import SCHEMA
 
 
+#: View names a dataset may never take.
+RESERVED = frozenset(("events", "quarantine"))
+_VIEW_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
 def _glob(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -27,14 +32,19 @@ def connect(lake_dir: Path, threads: int = 0) -> duckdb.DuckDBPyConnection:
             f"'{_glob(events)}/dataset=*/day=*/*.parquet', hive_partitioning = true, "
             "union_by_name = true)"
         )
+        taken = set(RESERVED)
         for folder in sorted(events.glob("dataset=*")):
             dataset = folder.name.split("=", 1)[1]
             view = re.sub(r"[^a-z0-9_]", "_", dataset.lower())
-            if view and view != "events" and any(folder.glob("day=*/*.parquet")):
+            # datasets are named by the records themselves: a name that is odd, or taken
+            # by another view, gets no view of its own (it is still in `events`)
+            if not _VIEW_NAME.fullmatch(view) or view in taken:
+                continue
+            if any(folder.glob("day=*/*.parquet")):
+                taken.add(view)
+                literal = "'" + dataset.replace("'", "''") + "'"
                 con.execute(
-                    f'CREATE VIEW "{view}" AS SELECT * FROM events WHERE dataset = ?'.replace(
-                        "?", "'" + dataset.replace("'", "''") + "'"
-                    )
+                    f'CREATE VIEW "{view}" AS SELECT * FROM events WHERE dataset = {literal}'
                 )
     else:
         con.register("_no_events", SCHEMA.empty_table())
