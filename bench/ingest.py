@@ -14,9 +14,10 @@ and prints events/s of each, the ratio ingest/raw and the peak memory (max RSS) 
 Every figure is the median of ``--repeat`` runs, each in a fresh process.
 
 Inputs: ../shared/data/evtx (all 315 files, most of them small, so per-file costs
-show; and, as ``evtx-large``, its 20 largest files), the WRCCDC Zeek dns+ssl logs (TSV and JSON), the loghub
-OpenSSH and Linux syslog files repeated to 200k lines, and an EVE file made from the test
-fixtures repeated to 100k lines (there is no public EVE sample in ../shared/data).
+show; and, as ``evtx-large``, its 20 largest files), the WRCCDC Zeek dns+ssl logs (TSV
+and JSON), the loghub OpenSSH and Linux syslog files repeated to 200k lines, and an EVE
+file made from the test fixtures repeated to 100k lines (there is no public EVE sample
+in ../shared/data).
 
     .venv/bin/python bench/ingest.py [--repeat 3] [--only evtx,zeek-tsv,...]
 """

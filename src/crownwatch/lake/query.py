@@ -10,7 +10,6 @@ import duckdb
 from crownwatch.ingest.batch import QUARANTINE_SCHEMA
 from crownwatch.schema import SCHEMA
 
-
 #: View names a dataset may never take.
 RESERVED = frozenset(("events", "quarantine"))
 _VIEW_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
