@@ -133,3 +133,25 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_demo_in_a_fresh_folder_matches_the_ground_truth_twice(tmp_path: Path) -> None:
+    """As `make demo` runs it: no --home, so the data goes to ./crownwatch-data."""
+    env = {k: v for k, v in _env().items() if not k.startswith("CROWNWATCH_")}
+    runs = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "crownwatch", "demo", "--json"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        runs.append(json.loads(result.stdout))
+    first, second = runs
+    assert first["matches_truth"] and second["matches_truth"]
+    assert first["ingest"]["events_added"] == first["checks"][0]["truth"] > 40_000
+    assert second["ingest"]["events_added"] == 0
+    assert (tmp_path / "crownwatch-data" / "lake" / "events").is_dir()

@@ -63,7 +63,7 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
 def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dict[str, Any]]:
     """What the lake holds of the scenario's files against the scenario's own counts."""
     con = lake.connect(settings.lake_dir)
-    prefix = str(folder.resolve()).replace("'", "''") + "/"
+    prefix = str(folder.absolute()).replace("'", "''") + "/"
     where = f"WHERE starts_with(\"log.file.path\", '{prefix}')"
     per_file = dict(
         con.execute(

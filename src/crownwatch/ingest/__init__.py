@@ -78,8 +78,8 @@ def expand(args: list[str]) -> tuple[list[Path], list[str]]:
         else:
             problems.append(f"{arg}: no such file, folder or glob")
     unique: dict[Path, Path] = {}
-    for f in files:
-        unique.setdefault(f.resolve(), f)
+    for f in files:  # absolute: a file's path is its provenance in the lake
+        unique.setdefault(f.resolve(), f.absolute())
     return list(unique.values()), problems
 
 
