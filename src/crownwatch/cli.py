@@ -35,6 +35,9 @@ scenario_app = typer.Typer(
 app.add_typer(lake_app, name="lake")
 app.add_typer(db_app, name="db")
 app.add_typer(scenario_app, name="scenario")
+intel_app = typer.Typer(help="The threat-intelligence knowledge base (STIX 2.1).",
+                        no_args_is_help=True)
+app.add_typer(intel_app, name="intel")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -91,20 +94,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _cell(value: Any) -> Text:
+def _cell(value: Any, limit: int = 200) -> Text:
     """A table cell; log fields are attacker-controlled, so never markup."""
     if value is None:
         return Text("")
     text = value.isoformat() if isinstance(value, datetime | date) else str(value)
-    return Text(text if len(text) <= 200 else text[:199] + "…")
+    return Text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+def _table(title: str, columns: list[str], rows: list[list[Any]], limit: int = 200) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_cell(v, limit) for v in row))
     return table
 
 
@@ -358,6 +361,161 @@ def demo(
         print_json(result)
     if not result["matches_truth"]:
         raise typer.Exit(1)
+
+
+def _print_import(report: Any) -> None:
+    out.print(Text(
+        f"{report.source}: {report.added:,} added, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
+    ))
+    for reason in report.reasons[:10]:
+        err.print(Text(f"  rejected: {reason}"))
+
+
+@intel_app.command("init")
+def intel_init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Load the knowledge that ships with crownwatch: MITRE ATT&CK Enterprise."""
+    from crownwatch.intel import attack, kb
+
+    store = Store.open(_settings(ctx))
+    report = kb.import_objects(store, attack.objects(), attack.SOURCE, default_tlp="clear")
+    store.close()
+    if as_json:
+        print_json({"imports": [report.as_dict()]})
+    else:
+        _print_import(report)
+
+
+@intel_app.command("import")
+def intel_import(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="STIX 2.x bundles: files, folders, .gz.")],
+    source: Annotated[str, typer.Option(help="Name of the source, kept on every object.")] = "",
+    tlp: Annotated[str, typer.Option(help="TLP for objects without a marking.")] = "amber",
+    confidence: Annotated[int | None, typer.Option(help="Confidence 0-100 where missing.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import STIX bundles; idempotent: importing the same objects again changes nothing."""
+    from crownwatch.intel import kb, stixfiles, stixobj
+
+    if tlp not in stixobj.TLP_ORDER:
+        raise UsageError(f"--tlp is one of {', '.join(stixobj.TLP_ORDER)}, not {tlp!r}")
+    if confidence is not None and not 0 <= confidence <= 100:
+        raise UsageError("--confidence is 0 to 100")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    store = Store.open(_settings(ctx))
+    reports, unreadable = [], []
+    for path in stixfiles.files(paths):
+        try:
+            found = stixfiles.read(path)
+        except stixfiles.Unreadable as exc:
+            unreadable.append({"file": str(path), "reason": str(exc)})
+            continue
+        reports.append(kb.import_objects(store, found, source or path.name, tlp, confidence))
+    store.close()
+    if as_json:
+        print_json({"imports": [r.as_dict() for r in reports], "unreadable": unreadable})
+    else:
+        for report in reports:
+            _print_import(report)
+        for item in unreadable:
+            err.print(Text(f"error: {item['file']}: {item['reason']}"))
+    if unreadable or any(r.rejected for r in reports):
+        raise typer.Exit(1)
+
+
+@intel_app.command("show")
+def intel_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name, alias, ATT&CK id (G0096) or STIX id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """An actor's profile: aliases, country, techniques by tactic, software, campaigns…"""
+    from crownwatch.intel import kb
+
+    store = Store.open(_settings(ctx))
+    found = kb.resolve(store, name)
+    if not found:
+        store.close()
+        raise UsageError(f"nothing in the knowledge base is called {name!r} "
+                         "(try `crownwatch intel search`, or `crownwatch intel init` first)")
+    profile = kb.profile(store, found[0])
+    store.close()
+    profile["also_matching"] = [{"id": o["id"], "name": o.get("name"), "type": o["type"]}
+                                for o in found[1:]]
+    if as_json:
+        print_json(profile)
+    else:
+        _print_profile(profile)
+
+
+def _print_profile(p: dict[str, Any]) -> None:
+    title = f"{p['name']} ({p['attack_id'] or p['id']}) — {p['type']}"
+    out.print(Text(title, style="bold"))
+    if p["aliases"]:
+        out.print(Text("aliases: " + ", ".join(p["aliases"])))
+    if p["country"] or p["target_sectors"]:
+        out.print(Text(f"country: {p['country'] or '?'}; targets: "
+                       + ", ".join(p["target_sectors"] or ["?"])))
+    if p["revoked"]:
+        out.print(Text("revoked", style="bold red"))
+    description = p["description"].split("\n")[0]
+    out.print(Text(description[:600] + ("…" if len(description) > 600 else "")))
+    rows = [[tactic, ", ".join(f"{t['id']} {t['name']}" for t in items)]
+            for tactic, items in p["techniques"].items()]
+    if rows:
+        out.print(_table("Techniques by tactic", ["tactic", "techniques"], rows, limit=5000))
+    if p["software"]:
+        out.print(_table("Software", ["id", "name", "type"],
+                         [[s["id"], s["name"], s["type"]] for s in p["software"]]))
+    if p["campaigns"]:
+        out.print(_table("Campaigns", ["id", "name", "first seen", "last seen"],
+                         [[c["id"], c["name"], c["first_seen"], c["last_seen"]]
+                          for c in p["campaigns"]]))
+    out.print(Text(f"{len(p['indicators'])} indicators; {len(p['sources'])} sources"))
+    for source in p["sources"][:8]:
+        out.print(Text(f"  {source['name']}: {source['url']}"))
+    for other in p["also_matching"]:
+        out.print(Text(f"also matching: {other['name']} ({other['type']}, {other['id']})"))
+
+
+@intel_app.command("search")
+def intel_search(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Part of a name, alias or ATT&CK id.")],
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find objects by name, alias or ATT&CK id."""
+    from crownwatch.intel import kb, stixobj
+
+    store = Store.open(_settings(ctx))
+    found = kb.search(store, text, limit)
+    store.close()
+    items = [{"id": o["id"], "attack_id": stixobj.external_id(o), "type": o["type"],
+              "name": o.get("name"), "revoked": bool(o.get("revoked"))} for o in found]
+    if as_json:
+        print_json(items)
+    else:
+        out.print(_table(f"{len(items)} found", ["attack id", "name", "type", "id"],
+                         [[i["attack_id"], i["name"], i["type"], i["id"]] for i in items]))
+
+
+@intel_app.command("stats")
+def intel_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """How many objects of each type the knowledge base holds."""
+    from crownwatch.intel import kb
+
+    store = Store.open(_settings(ctx))
+    counts = kb.counts(store)
+    store.close()
+    if as_json:
+        print_json(counts)
+    else:
+        out.print(_table("Knowledge base", ["type", "objects"],
+                         [[t, f"{n:,}"] for t, n in counts.items()]))
 
 
 def main() -> None:

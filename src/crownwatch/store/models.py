@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -47,3 +47,66 @@ class IngestFile(Base):
     quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class StixObject(Base):
+    """One version of one STIX object; ``current`` marks the newest version of each id."""
+
+    __tablename__ = "stix_objects"
+
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    modified: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(250), index=True)
+    spec_version: Mapped[str] = mapped_column(String(8))
+    created: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(500))
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    tlp: Mapped[str | None] = mapped_column(String(16))
+    relationship_type: Mapped[str | None] = mapped_column(String(100))
+    source_ref: Mapped[str | None] = mapped_column(String(300), index=True)
+    target_ref: Mapped[str | None] = mapped_column(String(300), index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    object: Mapped[str] = mapped_column(Text)
+
+
+class IndicatorValue(Base):
+    """An observable value an indicator's pattern names, normalised, for matching."""
+
+    __tablename__ = "indicator_values"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    indicator_id: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
+
+
+class IntelImport(Base):
+    """One import into the knowledge base and its counts."""
+
+    __tablename__ = "intel_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IntelRejected(Base):
+    """An object an import could not keep, with the reason."""
+
+    __tablename__ = "intel_rejected"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("intel_imports.id", ondelete="CASCADE"),
+                                           index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""The threat-intelligence knowledge base: STIX 2.1 objects, importers, exporters."""

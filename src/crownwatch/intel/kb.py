@@ -1,0 +1,419 @@
+"""The knowledge base in the store: bulk STIX import (newest version wins) and look-ups.
+
+Imports work on plain dicts, a chunk of rows at a time, in one transaction: an import
+is never left half-written, and importing the same objects again changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import delete as sql_delete
+
+from crownwatch.intel import stixobj
+from crownwatch.intel.patterns import PatternError, observables
+from crownwatch.store import Store
+from crownwatch.store.models import IndicatorValue, IntelImport, IntelRejected, StixObject
+
+CHUNK = 5_000
+_IN = 500  # ids per IN (…) look-up
+MAX_REJECT_RAW = 64 * 1024
+MAX_REASONS = 50
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, and the first reasons for rejected objects."""
+
+    id: str
+    source: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def import_objects(
+    store: Store,
+    objects: Iterable[Any],
+    source: str,
+    default_tlp: str | None = None,
+    default_confidence: int | None = None,
+) -> ImportReport:
+    """Add STIX objects (dicts; 2.0 is upgraded) to the knowledge base in one transaction."""
+    report = ImportReport(uuid.uuid4().hex, source[:500])
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(IntelImport),
+            [
+                {
+                    "id": report.id,
+                    "source": report.source,
+                    "started_at": now,
+                    "added": 0,
+                    "updated": 0,
+                    "unchanged": 0,
+                    "rejected": 0,
+                }
+            ],
+        )
+        for chunk in _chunks(objects, CHUNK):
+            _import_chunk(conn, chunk, report, now, default_tlp, default_confidence)
+        conn.execute(
+            update(IntelImport)
+            .where(IntelImport.id == report.id)
+            .values(
+                finished_at=datetime.now(UTC),
+                added=report.added,
+                updated=report.updated,
+                unchanged=report.unchanged,
+                rejected=report.rejected,
+            )
+        )
+    return report
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _reject(conn: Connection, report: ImportReport, obj: Any, reason: str) -> None:
+    report.rejected += 1
+    if len(report.reasons) < MAX_REASONS:
+        report.reasons.append(reason)
+    try:
+        raw = orjson.dumps(obj, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        raw = repr(obj)
+    conn.execute(
+        insert(IntelRejected),
+        [{"import_id": report.id, "reason": reason[:2000], "raw": raw[:MAX_REJECT_RAW]}],
+    )
+
+
+def _import_chunk(
+    conn: Connection,
+    chunk: list[Any],
+    report: ImportReport,
+    now: datetime,
+    default_tlp: str | None,
+    default_confidence: int | None,
+) -> None:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for obj in chunk:
+        try:
+            norm = stixobj.normalise(obj)
+            if default_confidence is not None and "confidence" not in norm:
+                norm["confidence"] = default_confidence
+            row = stixobj.row(norm, report.source, default_tlp)
+        except stixobj.Rejected as exc:
+            _reject(conn, report, obj, str(exc))
+            continue
+        key = (row["id"], row["modified"])
+        if key in rows:
+            report.unchanged += 1
+            continue
+        row["added_at"] = now
+        rows[key] = row
+    if not rows:
+        return
+    ids = sorted({i for i, _ in rows})
+    existing: dict[str, set[str]] = {}
+    for start in range(0, len(ids), _IN):
+        part = ids[start : start + _IN]
+        for ident, modified in conn.execute(
+            select(StixObject.id, StixObject.modified).where(StixObject.id.in_(part))
+        ):
+            existing.setdefault(ident, set()).add(modified)
+    newest: dict[str, str] = {}
+    for ident, modified in rows:
+        newest[ident] = max(newest.get(ident, ""), modified, *existing.get(ident, ()))
+    fresh: list[dict[str, Any]] = []
+    superseded: list[str] = []
+    for (ident, modified), row in rows.items():
+        if modified in existing.get(ident, ()):
+            report.unchanged += 1
+            continue
+        if ident in existing:
+            report.updated += 1
+        else:
+            report.added += 1
+        row["current"] = modified == newest[ident]
+        if row["current"] and ident in existing:
+            superseded.append(ident)
+        fresh.append(row)
+    for ident in superseded:
+        conn.execute(
+            update(StixObject)
+            .where(StixObject.id == ident, StixObject.modified != newest[ident])
+            .values(current=False)
+        )
+    if superseded:
+        conn.execute(sql_delete(IndicatorValue).where(IndicatorValue.indicator_id.in_(superseded)))
+    if fresh:
+        conn.execute(insert(StixObject), fresh)
+        values = _indicator_values(fresh)
+        if values:
+            conn.execute(insert(IndicatorValue), values)
+
+
+def _indicator_values(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for row in rows:
+        if row["type"] != "indicator" or not row["current"] or row["revoked"]:
+            continue
+        obj = orjson.loads(row["object"])
+        if obj.get("pattern_type", "stix") != "stix":
+            continue
+        try:
+            pairs = set(observables(obj["pattern"]))
+        except PatternError:
+            continue
+        out.extend({"kind": k, "value": v[:2048], "indicator_id": row["id"]} for k, v in pairs)
+    return out
+
+
+# -- look-ups ------------------------------------------------------------------------------
+
+
+def get(store: Store, ref: str) -> dict[str, Any] | None:
+    """The newest version of an object by id."""
+    with store.engine.connect() as conn:
+        text = conn.execute(
+            select(StixObject.object).where(StixObject.id == ref, StixObject.current)
+        ).scalar()
+    return orjson.loads(text) if text else None
+
+
+def objects(store: Store, types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The newest version of every object (of the given types)."""
+    query = select(StixObject.object).where(StixObject.current)
+    if types is not None:
+        query = query.where(StixObject.type.in_(list(types)))
+    with store.engine.connect() as conn:
+        return [orjson.loads(t) for t in conn.execute(query).scalars()]
+
+
+def resolve(store: Store, text: str, types: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Objects a user means by ``text``: an id, an ATT&CK id, a name or an alias."""
+    text = text.strip()
+    key = stixobj.name_key(text)
+    wanted = list(types) if types is not None else None
+    query = select(StixObject.object).where(
+        StixObject.current,
+        or_(
+            StixObject.id == text,
+            StixObject.external_id == text.upper(),
+            StixObject.name_key == key,
+        ),
+    )
+    if wanted:
+        query = query.where(StixObject.type.in_(wanted))
+    with store.engine.connect() as conn:
+        found = [orjson.loads(t) for t in conn.execute(query).scalars()]
+    if found or not key:
+        return _live_first(found)
+    kinds = wanted or ["intrusion-set", "threat-actor", "campaign", "malware", "tool"]
+    return _live_first(
+        [
+            o
+            for o in objects(store, kinds)
+            if key in {stixobj.name_key(a) for a in stixobj.aliases(o)}
+        ]
+    )
+
+
+def _live_first(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(
+        found,
+        key=lambda o: (
+            bool(o.get("revoked")),
+            bool(o.get("x_mitre_deprecated")),
+            o.get("type", ""),
+        ),
+    )
+
+
+def search(store: Store, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Objects whose name, ATT&CK id or alias contains ``text``."""
+    key = stixobj.name_key(text)
+    if not key:
+        return []
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(StixObject.object)
+            .where(
+                StixObject.current,
+                or_(
+                    StixObject.name_key.contains(key, autoescape=True),
+                    StixObject.external_id == text.strip().upper(),
+                ),
+            )
+            .limit(limit)
+        ).scalars()
+        found = [orjson.loads(t) for t in rows]
+    seen = {o["id"] for o in found}
+    for obj in objects(store, ["intrusion-set", "threat-actor", "malware", "tool", "campaign"]):
+        if obj["id"] not in seen and any(key in stixobj.name_key(a) for a in stixobj.aliases(obj)):
+            found.append(obj)
+    return _live_first(found)[:limit]
+
+
+def relationships(
+    store: Store, ref: str, direction: str = "out", kind: str | None = None
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(relationship, other object) pairs leaving (``out``) or reaching (``in``) ``ref``."""
+    own = StixObject.source_ref if direction == "out" else StixObject.target_ref
+    query = select(StixObject.object).where(
+        StixObject.current, StixObject.type == "relationship", own == ref, ~StixObject.revoked
+    )
+    if kind:
+        query = query.where(StixObject.relationship_type == kind)
+    with store.engine.connect() as conn:
+        rels = [orjson.loads(t) for t in conn.execute(query).scalars()]
+        others = {r["target_ref"] if direction == "out" else r["source_ref"] for r in rels}
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(others)
+        for start in range(0, len(ordered), _IN):
+            part = ordered[start : start + _IN]
+            for text in conn.execute(
+                select(StixObject.object).where(StixObject.current, StixObject.id.in_(part))
+            ).scalars():
+                obj = orjson.loads(text)
+                found[obj["id"]] = obj
+    pairs = []
+    for rel in rels:
+        other = found.get(rel["target_ref"] if direction == "out" else rel["source_ref"])
+        if other is not None and not other.get("revoked") and not other.get("x_mitre_deprecated"):
+            pairs.append((rel, other))
+    return pairs
+
+
+def profile(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
+    """An actor's (or software's, or campaign's) profile, from the relationships around it."""
+    out = relationships(store, obj["id"], "out")
+    inbound = relationships(store, obj["id"], "in")
+    techniques: dict[str, list[dict[str, str]]] = {}
+    for rel, other in out:
+        if rel["relationship_type"] == "uses" and other["type"] == "attack-pattern":
+            entry = {"id": stixobj.external_id(other) or other["id"], "name": other.get("name", "")}
+            for phase in other.get("kill_chain_phases") or [{"phase_name": "unknown"}]:
+                techniques.setdefault(phase.get("phase_name", "unknown"), []).append(entry)
+    software = [
+        {"id": stixobj.external_id(o) or o["id"], "name": o.get("name", ""), "type": o["type"]}
+        for r, o in out
+        if r["relationship_type"] == "uses" and o["type"] in ("malware", "tool")
+    ]
+    campaigns = [
+        {
+            "id": stixobj.external_id(o) or o["id"],
+            "name": o.get("name", ""),
+            "first_seen": o.get("first_seen"),
+            "last_seen": o.get("last_seen"),
+        }
+        for r, o in inbound
+        if r["relationship_type"] == "attributed-to" and o["type"] == "campaign"
+    ]
+    indicators = [
+        {"id": o["id"], "pattern": o.get("pattern"), "valid_until": o.get("valid_until")}
+        for r, o in inbound
+        if r["relationship_type"] == "indicates" and o["type"] == "indicator"
+    ]
+    related = [
+        {
+            "id": o["id"],
+            "name": o.get("name", ""),
+            "type": o["type"],
+            "relationship": r["relationship_type"],
+        }
+        for r, o in out + inbound
+        if r["relationship_type"] in ("related-to", "targets", "originates-from", "attributed-to")
+        and o["type"] not in ("campaign",)
+    ]
+    sources = [
+        {"name": ref.get("source_name"), "url": ref.get("url")}
+        for ref in obj.get("external_references") or []
+        if isinstance(ref, dict) and ref.get("url")
+    ]
+    return {
+        "id": obj["id"],
+        "attack_id": stixobj.external_id(obj),
+        "type": obj["type"],
+        "name": obj.get("name"),
+        "aliases": [a for a in stixobj.aliases(obj) if a != obj.get("name")],
+        "description": obj.get("description", ""),
+        "country": obj.get("x_crownwatch_country"),
+        "target_sectors": obj.get("x_crownwatch_target_sectors", []),
+        "techniques": {k: sorted(v, key=lambda t: t["id"]) for k, v in sorted(techniques.items())},
+        "software": sorted(software, key=lambda s: s["id"]),
+        "campaigns": sorted(campaigns, key=lambda c: c["id"]),
+        "indicators": indicators,
+        "related": related,
+        "sources": sources,
+        "revoked": bool(obj.get("revoked")),
+        "modified": obj.get("modified"),
+    }
+
+
+def groups_using(store: Store, technique: str) -> list[dict[str, Any]]:
+    """Intrusion sets that use a technique (an ATT&CK id such as T1566.001, or a STIX id)."""
+    found = resolve(store, technique, ["attack-pattern"])
+    if not found:
+        return []
+    return [
+        o
+        for r, o in relationships(store, found[0]["id"], "in", "uses")
+        if o["type"] == "intrusion-set"
+    ]
+
+
+def indicators_of(store: Store, group: dict[str, Any]) -> list[dict[str, Any]]:
+    """Indicators that indicate a group (directly)."""
+    return [
+        o
+        for r, o in relationships(store, group["id"], "in", "indicates")
+        if o["type"] == "indicator"
+    ]
+
+
+def lookup_values(store: Store) -> dict[tuple[str, str], list[str]]:
+    """Every indexed (kind, value) → indicator ids, for matching in memory."""
+    index: dict[tuple[str, str], list[str]] = {}
+    with store.engine.connect() as conn:
+        for kind, value, ident in conn.execute(
+            select(IndicatorValue.kind, IndicatorValue.value, IndicatorValue.indicator_id)
+        ):
+            index.setdefault((kind, value), []).append(ident)
+    return index
+
+
+def counts(store: Store) -> dict[str, int]:
+    """How many current objects of each type the knowledge base holds."""
+    from sqlalchemy import func
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(StixObject.type, func.count())
+            .where(StixObject.current)
+            .group_by(StixObject.type)
+            .order_by(StixObject.type)
+        ).all()
+    return {t: int(n) for t, n in rows}

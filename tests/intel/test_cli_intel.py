@@ -1,0 +1,90 @@
+"""`crownwatch intel …` as a user runs it: init offline, show, search, import, bad files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from crownwatch import scenario
+
+
+def cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crownwatch", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init = json.loads(cw(home, "intel", "init", "--json").stdout)
+    assert init["imports"][0]["added"] == 24_771
+    again = json.loads(cw(home, "intel", "init", "--json").stdout)
+    assert (again["imports"][0]["added"], again["imports"][0]["unchanged"]) == (0, 24_771)
+
+    profile = json.loads(cw(home, "intel", "show", "APT41", "--json").stdout)
+    assert profile["attack_id"] == "G0096"
+    assert "T1566.001" in {t["id"] for t in profile["techniques"]["initial-access"]}
+    assert {"KEYPLUG", "DUSTPAN"} <= {s["name"] for s in profile["software"]}
+    shown = cw(home, "intel", "show", "G0096")
+    assert shown.returncode == 0 and "Techniques by tactic" in shown.stdout
+    found = json.loads(cw(home, "intel", "search", "typhoon", "--json").stdout)
+    assert "Volt Typhoon" in {f["name"] for f in found}
+    missing = cw(home, "intel", "show", "No Such Group")
+    assert missing.returncode == 2 and "nothing in the knowledge base" in missing.stderr
+
+    scenario.generate(tmp_path / "demo", "small", 7)
+    bundle = tmp_path / "demo" / "report" / "apt41-bundle.json"
+    result = cw(home, "intel", "import", "--json", str(bundle))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["imports"][0]
+    objects = json.loads(bundle.read_text())["objects"]
+    assert report["added"] == len(objects) and report["rejected"] == 0
+    stats = json.loads(cw(home, "intel", "stats", "--json").stdout)
+    indicators = sum(o["type"] == "indicator" for o in objects)
+    assert stats["indicator"] == indicators > 0
+
+
+def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    good = feed / "good.json.gz"
+    good.write_bytes(
+        gzip.compress(
+            json.dumps(
+                {
+                    "type": "bundle",
+                    "id": "bundle--1",
+                    "objects": [
+                        {
+                            "type": "indicator",
+                            "spec_version": "2.1",
+                            "id": "indicator--00000000-0000-4000-8000-000000000001",
+                            "created": "2026-01-01T00:00:00Z",
+                            "modified": "2026-01-01T00:00:00Z",
+                            "pattern": "[domain-name:value = 'evil.example']",
+                            "pattern_type": "stix",
+                            "valid_from": "2026-01-01T00:00:00Z",
+                        },
+                        {"type": "indicator", "id": "indicator--broken"},
+                    ],
+                }
+            ).encode()
+        )
+    )
+    (feed / "broken.json").write_text('{"type": "bundle", "objects": [')
+    (feed / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = cw(home, "intel", "import", "--json", str(feed))
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert [(i["added"], i["rejected"]) for i in out["imports"]] == [(1, 1)]
+    reasons = {Path(u["file"]).name: u["reason"] for u in out["unreadable"]}
+    assert reasons.keys() == {"broken.json", "deep.json"}
+    assert all(r.startswith("not JSON") for r in reasons.values())
+    assert cw(home, "intel", "import", "--tlp", "purple", str(good)).returncode == 2
