@@ -408,12 +408,11 @@ def intel_import(
     store = Store.open(_settings(ctx))
     reports, unreadable = [], []
     for path in stixfiles.files(paths):
-        try:
+        try:  # a file that breaks off imports nothing: one transaction per file
             found = stixfiles.read(path)
+            reports.append(kb.import_objects(store, found, source or path.name, tlp, confidence))
         except stixfiles.Unreadable as exc:
             unreadable.append({"file": str(path), "reason": str(exc)})
-            continue
-        reports.append(kb.import_objects(store, found, source or path.name, tlp, confidence))
     store.close()
     if as_json:
         print_json({"imports": [r.as_dict() for r in reports], "unreadable": unreadable})

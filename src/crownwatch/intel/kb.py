@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -17,7 +18,6 @@ from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 
 from crownwatch.intel import stixobj
-from crownwatch.intel.patterns import PatternError, observables
 from crownwatch.store import Store
 from crownwatch.store.models import IndicatorValue, IntelImport, IntelRejected, StixObject
 
@@ -118,11 +118,13 @@ def _import_chunk(
     default_confidence: int | None,
 ) -> None:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    values: dict[str, list[tuple[str, str]]] = {}
     for obj in chunk:
         try:
             norm = stixobj.normalise(obj)
             if default_confidence is not None and "confidence" not in norm:
                 norm["confidence"] = default_confidence
+            pairs = stixobj.indexed_values(norm)
             row = stixobj.row(norm, report.source, default_tlp)
         except stixobj.Rejected as exc:
             _reject(conn, report, obj, str(exc))
@@ -133,6 +135,8 @@ def _import_chunk(
             continue
         row["added_at"] = now
         rows[key] = row
+        if pairs and not row["revoked"]:
+            values[f"{row['id']}\0{row['modified']}"] = pairs
     if not rows:
         return
     ids = sorted({i for i, _ in rows})
@@ -169,26 +173,60 @@ def _import_chunk(
     if superseded:
         conn.execute(sql_delete(IndicatorValue).where(IndicatorValue.indicator_id.in_(superseded)))
     if fresh:
-        conn.execute(insert(StixObject), fresh)
-        values = _indicator_values(fresh)
-        if values:
-            conn.execute(insert(IndicatorValue), values)
+        stamp = _stamp(conn, now)
+        for r in fresh:
+            r["added_at"] = stamp
+        _bulk_insert(conn, "stix_objects", _OBJECT_COLUMNS, list(map(_OBJECT_ROW, fresh)))
+        index = [
+            (kind, value[:2048], r["id"])
+            for r in fresh
+            if r["current"]
+            for kind, value in values.get(f"{r['id']}\0{r['modified']}", ())
+        ]
+        if index:
+            _bulk_insert(conn, "indicator_values", ("kind", "value", "indicator_id"), index)
 
 
-def _indicator_values(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    for row in rows:
-        if row["type"] != "indicator" or not row["current"] or row["revoked"]:
-            continue
-        obj = orjson.loads(row["object"])
-        if obj.get("pattern_type", "stix") != "stix":
-            continue
-        try:
-            pairs = set(observables(obj["pattern"]))
-        except PatternError:
-            continue
-        out.extend({"kind": k, "value": v[:2048], "indicator_id": row["id"]} for k, v in pairs)
-    return out
+_OBJECT_COLUMNS = (
+    "id",
+    "modified",
+    "type",
+    "spec_version",
+    "created",
+    "name",
+    "name_key",
+    "external_id",
+    "revoked",
+    "deprecated",
+    "confidence",
+    "tlp",
+    "relationship_type",
+    "source_ref",
+    "target_ref",
+    "source",
+    "current",
+    "added_at",
+    "object",
+)
+
+
+_OBJECT_ROW = itemgetter(*_OBJECT_COLUMNS)
+
+
+def _stamp(conn: Connection, now: datetime) -> Any:
+    """``now`` as the driver stores it in a timestamp column (SQLite keeps text)."""
+    if conn.dialect.name == "sqlite":
+        return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return now
+
+
+def _bulk_insert(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Many rows through the driver's executemany: the bulk path, without per-row ORM work."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
 
 
 # -- look-ups ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from crownwatch.errors import CrownwatchError
+from crownwatch.intel.patterns import PatternError, observables
 
 MAX_OBJECT_BYTES = 1 << 20
 _TYPE = re.compile(r"[a-z][a-z0-9-]{0,248}[a-z0-9]")
@@ -132,13 +133,6 @@ def _indicator(obj: dict[str, Any]) -> None:
         raise Rejected(f"indicator {obj['id']}: pattern longer than 64 KiB")
     obj.setdefault("pattern_type", "stix")
     obj.setdefault("valid_from", obj.get("created"))
-    if obj["pattern_type"] == "stix":
-        from crownwatch.intel.patterns import PatternError, observables
-
-        try:
-            observables(pattern)
-        except PatternError as exc:
-            raise Rejected(f"indicator {obj['id']}: bad pattern: {exc}") from exc
 
 
 def external_id(obj: dict[str, Any]) -> str | None:
@@ -171,6 +165,16 @@ def aliases(obj: dict[str, Any]) -> list[str]:
         if isinstance(value, list):
             names.extend(v for v in value if isinstance(v, str))
     return names
+
+
+def indexed_values(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (kind, value) pairs an indicator's STIX pattern names; ``Rejected`` if it is bad."""
+    if obj["type"] != "indicator" or obj.get("pattern_type", "stix") != "stix":
+        return []
+    try:
+        return sorted(set(observables(obj["pattern"])))
+    except PatternError as exc:
+        raise Rejected(f"indicator {obj['id']}: bad pattern: {exc}") from exc
 
 
 def row(obj: dict[str, Any], source: str, default_tlp: str | None) -> dict[str, Any]:

@@ -60,15 +60,15 @@ class StixObject(Base):
     spec_version: Mapped[str] = mapped_column(String(8))
     created: Mapped[str] = mapped_column(String(40))
     name: Mapped[str | None] = mapped_column(String(500))
-    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
-    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    name_key: Mapped[str | None] = mapped_column(String(200))  # partial index (migration 0002)
+    external_id: Mapped[str | None] = mapped_column(String(64))  # partial index
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
     confidence: Mapped[int | None] = mapped_column(Integer)
     tlp: Mapped[str | None] = mapped_column(String(16))
     relationship_type: Mapped[str | None] = mapped_column(String(100))
-    source_ref: Mapped[str | None] = mapped_column(String(300), index=True)
-    target_ref: Mapped[str | None] = mapped_column(String(300), index=True)
+    source_ref: Mapped[str | None] = mapped_column(String(300))  # partial index
+    target_ref: Mapped[str | None] = mapped_column(String(300))  # partial index
     source: Mapped[str] = mapped_column(String(200))
     current: Mapped[bool] = mapped_column(Boolean, default=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -106,7 +106,11 @@ class IntelRejected(Base):
     __tablename__ = "intel_rejected"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    import_id: Mapped[str] = mapped_column(ForeignKey("intel_imports.id", ondelete="CASCADE"),
-                                           index=True)
+    import_id: Mapped[str] = mapped_column(
+        ForeignKey("intel_imports.id", ondelete="CASCADE"), index=True
+    )
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
+
+
+from crownwatch.store import taxii_models  # noqa: E402, F401
