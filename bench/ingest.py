@@ -28,7 +28,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -134,6 +133,14 @@ def ingest(files: list[Path], home: Path) -> tuple[int, float]:
     return summary.parsed, seconds
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited at exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def child(mode: str, kind: str, files: list[str]) -> None:
     """One measurement in this (fresh, pinned) process; prints JSON."""
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -147,7 +154,7 @@ def child(mode: str, kind: str, files: list[str]) -> None:
             import crownwatch.pipeline  # noqa: F401  (imports are not part of the rate)
 
             n, seconds = ingest(paths, Path(tmp))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mb()
     print(json.dumps({"records": n, "seconds": seconds, "peak_mb": peak}))
 
 

@@ -24,7 +24,6 @@ import argparse
 import gzip
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -68,6 +67,14 @@ def make_bundle(path: Path, n: int, seed: int = 1) -> None:
         fh.write("]}\n")
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited at exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def child(what: str, path: str) -> None:
     """One import in a fresh process; prints JSON with seconds and peak memory."""
     from crownwatch import config
@@ -82,7 +89,7 @@ def child(what: str, path: str) -> None:
         else:
             report = kb.import_objects(store, stixfiles.read(Path(path)), "bench", "amber")
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_mb()
         if what == "indicators":
             start = time.perf_counter()
             index = kb.lookup_values(store)
@@ -90,7 +97,7 @@ def child(what: str, path: str) -> None:
         else:
             index, index_seconds = {}, 0.0
         store.close()
-    index_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    index_peak = peak_mb()
     print(
         json.dumps(
             {
