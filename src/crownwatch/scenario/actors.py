@@ -31,3 +31,8 @@ def tags(key: str, incident: str) -> dict[str, dict[str, str]]:
         }
         for s in actor["steps"]
     }
+
+
+def hashes(file: dict[str, Any]) -> tuple[str, str, str]:
+    """md5, sha1, sha256 of one of an actor's files."""
+    return file["md5"], file["sha1"], file["sha256"]

@@ -15,7 +15,7 @@ from crownwatch.scenario import activity, linux, network, windows
 from crownwatch.scenario import company as co
 from crownwatch.scenario.activity import MS, Ctx
 from crownwatch.scenario.formats import DAY_US, HOUR, SECOND
-from crownwatch.scenario.habits import SITES, app, mail, work
+from crownwatch.scenario.habits import SITES, app, online, work
 from crownwatch.scenario.machines import background, servers
 
 #: Public names users and machines reach: name -> (address, CNAME or "").
@@ -158,29 +158,14 @@ def login(ctx: Ctx, user: co.User, plan: dict[str, Any]) -> None:
     name = user["username"]
     if plan["wfh"]:
         st["ip"] = user["vpn_ip"]
-        home = user["home_ip"]
-        linux.vpn_line(
-            ctx,
-            ts,
-            f"%ASA-6-113004: AAA user authentication Successful : server = "
-            f"10.10.0.10 : user = {name}",
-            name,
-        )
-        linux.vpn_line(
-            ctx,
-            ts + 400 * MS,
-            f"%ASA-6-113039: Group <{co.VPN_GROUP}> User <{name}> "
-            f"IP <{home}> AnyConnect parent session started.",
-            name,
-        )
-        linux.vpn_line(
-            ctx,
-            ts + 900 * MS,
-            f"%ASA-6-722051: Group <{co.VPN_GROUP}> User <{name}> "
-            f"IP <{home}> IPv4 Address <{user['vpn_ip']}> IPv6 address <::> assigned "
-            "to session",
-            name,
-        )
+        auth = f"AAA user authentication Successful : server = 10.10.0.10 : user = {name}"
+        address = f"IPv4 Address <{user['vpn_ip']}> IPv6 address <::> assigned to session"
+        for delay, message in (
+            (0, f"%ASA-6-113004: {auth}"),
+            (400 * MS, f"%ASA-6-113039: {_vpn_user(user)} AnyConnect parent session started."),
+            (900 * MS, f"%ASA-6-722051: {_vpn_user(user)} {address}"),
+        ):
+            linux.vpn_line(ctx, ts + delay, message, name)
         ts += rng.randint(20, 90) * SECOND
     else:
         st["ip"] = ws["ip"]
@@ -237,37 +222,24 @@ def login(ctx: Ctx, user: co.User, plan: dict[str, Any]) -> None:
         "cmd": "C:\\Windows\\system32\\svchost.exe -k LocalService -p -s NlaSvc"
     }
     t += 2 * SECOND
-    cid, port, t2 = network.flow(
+    network.fetch(
         ctx,
         t,
         ws,
         nla,
-        "",
-        80,
-        name="www.msftconnecttest.com",
-        service="http",
+        "www.msftconnecttest.com",
+        "/connecttest.txt",
+        "Microsoft NCSI",
         ob=180,
         rb=210,
         duration=0.05,
-    )
-    network.http(
-        ctx,
-        t2 + 20 * MS,
-        cid,
-        st["ip"],
-        port,
-        ctx.dns["www.msftconnecttest.com"][0],
-        80,
-        method="GET",
-        host="www.msftconnecttest.com",
-        uri="/connecttest.txt",
-        agent="Microsoft NCSI",
         resp=22,
+        delay=20 * MS,
     )
     for key in ("onedrive", "teams", "outlook"):
         t += rng.randint(3, 40) * SECOND
         app(ctx, sess, t, key)
-    mail(ctx, sess, t + 5 * SECOND)
+    online(ctx, sess, t + 5 * SECOND, "mail")
 
 
 def logout(ctx: Ctx, user: co.User, ts: int) -> None:
@@ -280,13 +252,8 @@ def logout(ctx: Ctx, user: co.User, ts: int) -> None:
     if sess["wfh"]:
         name, home = user["username"], user["home_ip"]
         secs = (ts - sess["start"]) // SECOND
-        linux.vpn_line(
-            ctx,
-            ts + 2 * SECOND,
-            f"%ASA-4-722037: Group <{co.VPN_GROUP}> User <{name}> "
-            f"IP <{home}> SVC closing connection: User Requested.",
-            name,
-        )
+        closing = f"%ASA-4-722037: {_vpn_user(user)} SVC closing connection: User Requested."
+        linux.vpn_line(ctx, ts + 2 * SECOND, closing, name)
         h, m, s = secs // 3600, secs % 3600 // 60, secs % 60
         linux.vpn_line(
             ctx,
@@ -298,3 +265,7 @@ def logout(ctx: Ctx, user: co.User, ts: int) -> None:
             name,
         )
     st["ip"] = ws["ip"]
+
+
+def _vpn_user(user: co.User) -> str:
+    return f"Group <{co.VPN_GROUP}> User <{user['username']}> IP <{user['home_ip']}>"

@@ -15,11 +15,21 @@ from typing import Any
 from crownwatch.scenario import activity, actors, habits, network, windows
 from crownwatch.scenario.activity import MS, Ctx, Proc
 from crownwatch.scenario.formats import DAY_US, SECOND
+from crownwatch.scenario.network import Tls
 
 HOUR = 3600 * SECOND
 MIN = 60 * SECOND
 _PORTS = (443, 443, 995, 2222, 2078, 32101, 50000, 65400, 993, 6881)
 _TLDS = ("com", "net", "org", "info", "biz")
+#: The TLS profile of the C2 servers.
+SELF_SIGNED: Tls = (
+    "TLSv12",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "secp384r1",
+    "CsxknGIi",
+    True,
+    "self signed certificate",
+)
 
 
 def prepare(ctx: Ctx, start: int, days: int) -> dict[str, Any]:
@@ -137,7 +147,7 @@ def infect(story: dict[str, Any], ts: int) -> None:
         resp=size,
         mime="application/x-dosexec",
         filename="xl.dat",
-        file_hashes=(f["md5"], f["sha1"], f["sha256"]),
+        file_hashes=actors.hashes(f),
         truth=dl,
     )
     windows.file_created(ctx, t + 2 * SECOND, ws, curl, dll, dl)
@@ -192,20 +202,12 @@ def infect(story: dict[str, Any], ts: int) -> None:
         sess["acct"],
         truth=tags["qakbot-scheduled-task"],
     )
-    windows.win(
-        ctx,
-        t + 6500 * MS,
-        ws,
-        "security",
-        4698,
-        windows.subject(sess["acct"])
-        | {
-            "TaskName": f"\\{task}",
-            "TaskContent": f"<Task><Actions><Exec><Command>regsvr32.exe</Command><Arguments>-s "
-            f'"{roaming}"</Arguments></Exec></Actions></Task>',
-        },
-        user=user,
-        truth=tags["qakbot-scheduled-task"],
+    xml = (
+        "<Task><Actions><Exec><Command>regsvr32.exe</Command><Arguments>-s "
+        f'"{roaming}"</Arguments></Exec></Actions></Task>'
+    )
+    windows.task_created(
+        ctx, t + 6500 * MS, ws, sess["acct"], f"\\{task}", xml, tags["qakbot-scheduled-task"]
     )
     discover(story, t + 40 * SECOND, bot, sess)
     activity.at(ctx, t + 90 * SECOND, lambda when: c2_sweep(story, when))
@@ -274,14 +276,7 @@ def c2_sweep(story: dict[str, Any], ts: int) -> None:
                 ip,
                 port,
                 "",
-                (
-                    "TLSv12",
-                    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-                    "secp384r1",
-                    "CsxknGIi",
-                    True,
-                    "self signed certificate",
-                ),
+                SELF_SIGNED,
                 truth=tags["qakbot-c2"],
             )
         ts += rng.randint(400, 6_000) * MS
@@ -355,14 +350,7 @@ def beacon(story: dict[str, Any], ts: int) -> None:
         ob=rng.randint(800, 4_000),
         rb=rng.randint(400, 20_000),
         duration=rng.uniform(0.4, 3),
-        tls=(
-            "TLSv12",
-            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-            "secp384r1",
-            "CsxknGIi",
-            True,
-            "self signed certificate",
-        ),
+        tls=SELF_SIGNED,
         truth=tags["qakbot-c2"],
     )
     if rng.random() < 0.08:

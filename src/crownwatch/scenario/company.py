@@ -273,7 +273,9 @@ def _server(
     classification: str,
     value: int,
     description: str,
+    owner: tuple[str, str, str] = ("it-operations", "IT", "Corporate"),
 ) -> Host:
+    """A host; ``owner`` is (owner, department, business unit)."""
     family = "windows" if os_name.startswith("Windows") else "linux"
     if role == "vpn_concentrator":
         family = "appliance"
@@ -284,9 +286,9 @@ def _server(
         "role": role,
         "os": os_name,
         "family": family,
-        "owner": "it-operations",
-        "department": "IT",
-        "business_unit": "Corporate",
+        "owner": owner[0],
+        "department": owner[1],
+        "business_unit": owner[2],
         "criticality": criticality,
         "crown_jewel": crown,
         "data_classification": classification,
@@ -317,24 +319,19 @@ def _workstation(index: int, user: User) -> Host:
     description = f"Laptop of {user['full_name']} ({user['department']})"
     if profile == "rnd":
         description += "; lab workstation, the user is a local administrator"
-    host = {
-        "hostname": name,
-        "fqdn": f"{name}.{DOMAIN}",
-        "ip": f"10.20.{index // 200}.{10 + index % 200}",
-        "role": "workstation",
-        "os": "Windows 11 Enterprise 23H2",
-        "family": "windows",
-        "owner": user["username"],
-        "department": user["department"],
-        "business_unit": user["business_unit"],
-        "criticality": 3 if profile in ("rnd", "exec", "it") else 2,
-        "crown_jewel": False,
-        "data_classification": "confidential" if profile in ("rnd", "eng", "dev") else "internal",
-        "ip_value_usd": value,
-        "description": description,
-    }
     user["workstation"] = name
-    return host
+    return _server(
+        name,
+        "workstation",
+        "Windows 11 Enterprise 23H2",
+        f"10.20.{index // 200}.{10 + index % 200}",
+        3 if profile in ("rnd", "exec", "it") else 2,
+        False,
+        "confidential" if profile in ("rnd", "eng", "dev") else "internal",
+        value,
+        description,
+        (user["username"], user["department"], user["business_unit"]),
+    )
 
 
 def _headcount(total: int) -> list[str]:
@@ -416,32 +413,34 @@ def write_inventory(company: Company, out: Path) -> dict[str, int]:
         "ip_value_usd",
         "description",
     ]
-    with (folder / "assets.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(asset_cols)
-        for host in company["hosts"]:
-            row = [host[c] for c in asset_cols]
-            row[asset_cols.index("crown_jewel")] = "true" if host["crown_jewel"] else "false"
-            writer.writerow(row)
+    assets = []
+    for host in company["hosts"]:
+        row = [host[c] for c in asset_cols]
+        row[asset_cols.index("crown_jewel")] = "true" if host["crown_jewel"] else "false"
+        assets.append(row)
+    _write_csv(folder / "assets.csv", asset_cols, assets)
     user_cols = ["username", "full_name", "department", "title", "email", "workstation", "is_admin"]
-    with (folder / "users.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(user_cols)
-        for user in company["users"]:
-            row = [user[c] for c in user_cols]
-            row[-1] = "false"
-            writer.writerow(row)
-            if user["admin_account"]:
-                name = user["admin_account"]
-                writer.writerow(
-                    [
-                        name,
-                        f"{user['full_name']} (admin)",
-                        user["department"],
-                        "Administrative account (Domain Admins)",
-                        user["email"].replace("@", "+admin@"),
-                        "",
-                        "true",
-                    ]
-                )
+    users = []
+    for user in company["users"]:
+        users.append([*(user[c] for c in user_cols[:-1]), "false"])
+        if user["admin_account"]:
+            users.append(
+                [
+                    user["admin_account"],
+                    f"{user['full_name']} (admin)",
+                    user["department"],
+                    "Administrative account (Domain Admins)",
+                    user["email"].replace("@", "+admin@"),
+                    "",
+                    "true",
+                ]
+            )
+    _write_csv(folder / "users.csv", user_cols, users)
     return {"assets": len(company["hosts"]), "users": len(company["users"])}
+
+
+def _write_csv(path: Path, cols: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(cols)
+        writer.writerows(rows)

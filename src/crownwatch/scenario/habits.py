@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 from crownwatch.scenario import activity, linux, network, windows
 from crownwatch.scenario import company as co
 from crownwatch.scenario.activity import MS, Ctx, Proc
 from crownwatch.scenario.formats import DAY_US, HOUR, SECOND
+from crownwatch.scenario.network import Tls
+
+Activity = Callable[[Ctx, dict[str, Any], dict[str, Any], int], None]
 
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -87,6 +91,9 @@ _DEPT_DOCS = (
     "supplier_list",
 )
 
+#: File servers: name -> (share, local path).
+SHARES = {"FS-RND-01": ("RnD", "D:\\Shares\\RnD"), "FS01": ("Departments", "D:\\Departments")}
+
 _ADMIN_SCRIPTS = (
     "Get-ADUser -Filter 'Enabled -eq $false' -Properties LastLogonDate | "
     "Select-Object Name,LastLogonDate",
@@ -156,62 +163,42 @@ def _poisson(ctx: Ctx, lam: float) -> int:
         k += 1
 
 
+#: Activities that are one HTTPS connection of an application: activity -> (application,
+#: or "browser" for the user's, server, bytes sent, bytes received, seconds, TLS profile).
+ONLINE: dict[str, tuple[str, str, tuple[int, int], tuple[int, int], tuple[float, float], Tls]] = {
+    "web": ("browser", "", (900, 6000), (8_000, 2_500_000), (0.3, 40), network.TLS13),
+    "mail": ("outlook", "outlook.office365.com", (2_000, 60_000), (4_000, 900_000), (1, 120),
+             network.TLS13),
+    "teams": ("teams", "teams.microsoft.com", (1_000, 300_000), (2_000, 3_000_000), (1, 600),
+              network.TLS13),
+    "eln": ("browser", "eln.helix.corp", (2_000, 80_000), (20_000, 4_000_000), (2, 300),
+            network.TLS12_INTERNAL),
+    "plm": ("solidworks", "plm.helix.corp", (5_000, 2_000_000), (200_000, 90_000_000), (3, 400),
+            network.TLS12_INTERNAL),
+}  # fmt: skip
+
+
+def online(ctx: Ctx, sess: dict[str, Any], ts: int, kind: str, name: str = "") -> None:
+    """An ``ONLINE`` activity: the application (started if needed) and its connection."""
+    key, server, ob, rb, secs, tls = ONLINE[kind]
+    proc = app(ctx, sess, ts, sess["user"]["browser"] if key == "browser" else key)
+    network.https(ctx, ts, sess["host"], proc, name or server, ob, rb, secs, tls)
+
+
+def _online(kind: str) -> Activity:
+    """The ``ACTIVITIES`` entry of an ``ONLINE`` activity."""
+
+    def run(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
+        online(ctx, sess, ts, kind)
+
+    return run
+
+
 def web(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
     rng = ctx.rng
     profile = sess["user"]["profile"]
     pool = SITES[profile] if rng.random() < 0.6 else SITES["common"]
-    site = rng.choice(pool)
-    proc = app(ctx, sess, ts, sess["user"]["browser"])
-    network.flow(
-        ctx,
-        ts,
-        sess["host"],
-        proc,
-        "",
-        443,
-        name=site,
-        ob=rng.randint(900, 6000),
-        rb=rng.randint(8_000, 2_500_000),
-        duration=rng.uniform(0.3, 40),
-    )
-
-
-def mail(ctx: Ctx, sess: dict[str, Any], ts: int) -> None:
-    rng = ctx.rng
-    proc = app(ctx, sess, ts, "outlook")
-    network.flow(
-        ctx,
-        ts,
-        sess["host"],
-        proc,
-        "",
-        443,
-        name="outlook.office365.com",
-        ob=rng.randint(2_000, 60_000),
-        rb=rng.randint(4_000, 900_000),
-        duration=rng.uniform(1, 120),
-    )
-
-
-def _mail(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
-    mail(ctx, sess, ts)
-
-
-def teams(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
-    rng = ctx.rng
-    proc = app(ctx, sess, ts, "teams")
-    network.flow(
-        ctx,
-        ts,
-        sess["host"],
-        proc,
-        "",
-        443,
-        name="teams.microsoft.com",
-        ob=rng.randint(1_000, 300_000),
-        rb=rng.randint(2_000, 3_000_000),
-        duration=rng.uniform(1, 600),
-    )
+    online(ctx, sess, ts, "web", rng.choice(pool))
 
 
 def doc(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
@@ -222,27 +209,30 @@ def doc(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
     if user["profile"] == "rnd":
         files = world["rnd_files"][rng.choice(user["projects"])]
         relative, size = rng.choice(files)
-        path = f"\\\\FS-RND-01\\RnD\\{relative}"
-        server, share, local = "FS-RND-01", "RnD", "D:\\Shares\\RnD"
+        server = "FS-RND-01"
     else:
         base = rng.choice(_DEPT_DOCS)
         dept = user["department"].split(" ")[0]
         relative = f"{dept}\\{base}_{rng.randint(1, 40):02d}.{_DOC_EXT[key]}"
         size = rng.randint(30_000, 6_000_000)
-        path = f"\\\\FS01\\Departments\\{relative}"
-        server, share, local = "FS01", "Departments", "D:\\Departments"
-    image = APPS[key]
-    app(ctx, sess, ts, key, cmd=f'"{image}" "{path}"')
-    network.smb_session(
-        ctx,
-        ts + 300 * MS,
-        sess["host"],
-        ctx.company["host"][server],
-        sess["acct"],
-        share,
-        local,
-        [(relative, size)],
-    )
+        server = "FS01"
+    path = f"\\\\{server}\\{SHARES[server][0]}\\{relative}"
+    app(ctx, sess, ts, key, cmd=f'"{APPS[key]}" "{path}"')
+    _open_files(ctx, ts + 300 * MS, sess, server, [(relative, size)])
+
+
+def _open_files(
+    ctx: Ctx,
+    ts: int,
+    sess: dict[str, Any],
+    server: str,
+    items: list[tuple[str, int]],
+    gap: tuple[int, int] = (300, 4000),
+) -> None:
+    """The user opens ``items`` on a ``SHARES`` server."""
+    share, local = SHARES[server]
+    host = ctx.company["host"][server]
+    network.smb_session(ctx, ts, sess["host"], host, sess["acct"], share, local, items, gap=gap)
 
 
 def rnd_share(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
@@ -250,17 +240,7 @@ def rnd_share(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) ->
     rng = ctx.rng
     files = world["rnd_files"][rng.choice(sess["user"]["projects"])]
     items = rng.sample(files, rng.randint(1, 6))
-    network.smb_session(
-        ctx,
-        ts,
-        sess["host"],
-        ctx.company["host"]["FS-RND-01"],
-        sess["acct"],
-        "RnD",
-        "D:\\Shares\\RnD",
-        items,
-        gap=(2000, 40000),
-    )
+    _open_files(ctx, ts, sess, "FS-RND-01", items, (2000, 40000))
 
 
 def share(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
@@ -273,57 +253,19 @@ def share(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> Non
         )
         for _ in range(rng.randint(1, 3))
     ]
-    network.smb_session(
-        ctx,
-        ts,
-        sess["host"],
-        ctx.company["host"]["FS01"],
-        sess["acct"],
-        "Departments",
-        "D:\\Departments",
-        items,
-        gap=(2000, 30000),
-    )
-
-
-def eln(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
-    rng = ctx.rng
-    proc = app(ctx, sess, ts, sess["user"]["browser"])
-    network.flow(
-        ctx,
-        ts,
-        sess["host"],
-        proc,
-        "",
-        443,
-        name="eln.helix.corp",
-        ob=rng.randint(2_000, 80_000),
-        rb=rng.randint(20_000, 4_000_000),
-        duration=rng.uniform(2, 300),
-        tls=network.TLS12_INTERNAL,
-    )
+    _open_files(ctx, ts, sess, "FS01", items, (2000, 30000))
 
 
 def lab_app(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
     app(ctx, sess, ts, ctx.rng.choice(("chemdraw", "prism")))
 
 
-def plm(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
-    rng = ctx.rng
-    proc = app(ctx, sess, ts, "solidworks")
-    network.flow(
-        ctx,
-        ts,
-        sess["host"],
-        proc,
-        "",
-        443,
-        name="plm.helix.corp",
-        ob=rng.randint(5_000, 2_000_000),
-        rb=rng.randint(200_000, 90_000_000),
-        duration=rng.uniform(3, 400),
-        tls=network.TLS12_INTERNAL,
-    )
+def _git(ctx: Ctx, sess: dict[str, Any], ts: int, repo: str, line: str) -> Proc:
+    """git.exe started from VS Code in the repository's folder."""
+    code = app(ctx, sess, ts, "code")
+    folder = f"C:\\Users\\{sess['user']['username']}\\src\\{repo.split('/')[-1]}\\"
+    git = "C:\\Program Files\\Git\\cmd\\git.exe"
+    return windows.start(ctx, ts, sess["host"], git, line, code, sess["acct"], cwd=folder)
 
 
 def git_ssh(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
@@ -332,17 +274,7 @@ def git_ssh(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> N
     user = sess["user"]
     repo = rng.choice(user["repos"])
     verb = rng.choice(("pull", "fetch", "push", "pull"))
-    code = app(ctx, sess, ts, "code")
-    git = windows.start(
-        ctx,
-        ts,
-        sess["host"],
-        "C:\\Program Files\\Git\\cmd\\git.exe",
-        f"git {verb} origin",
-        code,
-        sess["acct"],
-        cwd=f"C:\\Users\\{user['username']}\\src\\{repo.split('/')[-1]}\\",
-    )
+    git = _git(ctx, sess, ts, repo, f"git {verb} origin")
     pack = "git-receive-pack" if verb == "push" else "git-upload-pack"
     ssh = windows.start(
         ctx,
@@ -376,17 +308,7 @@ def git_https(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) ->
     rng = ctx.rng
     user = sess["user"]
     repo = rng.choice(user["repos"])
-    code = app(ctx, sess, ts, "code")
-    git = windows.start(
-        ctx,
-        ts,
-        sess["host"],
-        "C:\\Program Files\\Git\\cmd\\git.exe",
-        "git fetch --all",
-        code,
-        sess["acct"],
-        cwd=f"C:\\Users\\{user['username']}\\src\\{repo.split('/')[-1]}\\",
-    )
+    git = _git(ctx, sess, ts, repo, "git fetch --all")
     remote = windows.start(
         ctx,
         ts + 60 * MS,
@@ -396,18 +318,16 @@ def git_https(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) ->
         git,
         sess["acct"],
     )
-    network.flow(
+    network.https(
         ctx,
         ts + 100 * MS,
         sess["host"],
         remote,
-        "",
-        443,
-        name="git.helix.corp",
-        ob=rng.randint(2_000, 20_000),
-        rb=rng.randint(5_000, 3_000_000),
-        duration=rng.uniform(0.5, 8),
-        tls=network.TLS12_INTERNAL,
+        "git.helix.corp",
+        (2_000, 20_000),
+        (5_000, 3_000_000),
+        (0.5, 8),
+        network.TLS12_INTERNAL,
     )
 
 
@@ -439,30 +359,22 @@ def code(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None
             shell,
             sess["acct"],
         )
-        network.flow(
-            ctx,
-            ts + 2 * SECOND,
-            sess["host"],
-            py,
-            "",
-            443,
-            name="pypi.org",
-            ob=2_000,
-            rb=rng.randint(20_000, 200_000),
-            duration=rng.uniform(0.2, 3),
-        )
-        network.flow(
-            ctx,
-            ts + 4 * SECOND,
-            sess["host"],
-            py,
-            "",
-            443,
-            name="files.pythonhosted.org",
-            ob=3_000,
-            rb=rng.randint(100_000, 40_000_000),
-            duration=rng.uniform(1, 30),
-        )
+        for delay, name, ob, rb, secs in (
+            (2 * SECOND, "pypi.org", 2_000, (20_000, 200_000), (0.2, 3)),
+            (4 * SECOND, "files.pythonhosted.org", 3_000, (100_000, 40_000_000), (1, 30)),
+        ):
+            network.flow(
+                ctx,
+                ts + delay,
+                sess["host"],
+                py,
+                "",
+                443,
+                name=name,
+                ob=ob,
+                rb=rng.randint(*rb),
+                duration=rng.uniform(*secs),
+            )
     else:
         windows.start(
             ctx,
@@ -538,21 +450,7 @@ def admin_ps(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> 
         cwd=f"C:\\Users\\{sess['user']['username']}\\",
     )
     script = rng.choice(_ADMIN_SCRIPTS)
-    windows.win(
-        ctx,
-        ts + 2 * SECOND,
-        sess["host"],
-        "powershell",
-        4104,
-        {
-            "MessageNumber": "1",
-            "MessageTotal": "1",
-            "ScriptBlockText": script,
-            "ScriptBlockId": activity.guid(ctx)[1:-1],
-            "Path": "",
-        },
-        user=sess["user"]["username"],
-    )
+    windows.script_block(ctx, ts + 2 * SECOND, sess["host"], sess["user"]["username"], script, None)
     dc = ctx.company["host"]["DC01"]
     network.flow(
         ctx,
@@ -571,14 +469,31 @@ def admin_ps(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> 
 def rdp(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
     """An administrator's RDP session to a Windows server with their admin account."""
     rng = ctx.rng
-    user = sess["user"]
     servers = [
         h
         for h in ctx.company["hosts"]
         if h["family"] == "windows" and h["role"] not in ("workstation",)
     ][:8]
     server = rng.choice(servers)
-    adm = activity.account(user, admin=True)
+    adm = activity.account(sess["user"], admin=True)
+    mstsc = rdp_client(ctx, ts, sess, server, adm)
+    rdp_session(
+        ctx,
+        ts + 5 * SECOND,
+        sess["host"],
+        mstsc,
+        server,
+        adm,
+        rng.uniform(120, 2400),
+        rng.randint(200_000, 5_000_000),
+        rng.randint(1_000_000, 60_000_000),
+    )
+
+
+def rdp_client(
+    ctx: Ctx, ts: int, sess: dict[str, Any], server: co.Host, adm: activity.Acct
+) -> Proc:
+    """The user starts mstsc to ``server`` and gives it ``adm``'s credentials (4648)."""
     mstsc = windows.start(
         ctx,
         ts,
@@ -589,22 +504,7 @@ def rdp(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> None:
         sess["acct"],
     )
     explicit(ctx, ts + 4 * SECOND, sess["host"], sess["acct"], adm, server, mstsc)
-    length = rng.uniform(120, 2400)
-    _, port, t = network.flow(
-        ctx,
-        ts + 5 * SECOND,
-        sess["host"],
-        mstsc,
-        server["ip"],
-        3389,
-        service="rdp",
-        ob=rng.randint(200_000, 5_000_000),
-        rb=rng.randint(1_000_000, 60_000_000),
-        duration=length,
-    )
-    remote_logon(
-        ctx, t + 2 * SECOND, server, adm, activity.host_ip(ctx, sess["host"]), port, length
-    )
+    return mstsc
 
 
 def explicit(
@@ -642,17 +542,35 @@ def explicit(
     )
 
 
-def remote_logon(
+def rdp_session(
     ctx: Ctx,
     ts: int,
+    client: co.Host,
+    proc: Proc,
     server: co.Host,
     adm: activity.Acct,
-    ip: str,
-    port: int,
     length: float,
+    ob: int,
+    rb: int,
     truth: activity.Truth = None,
 ) -> activity.Acct:
-    """4624 type 10 with 4672 on the server, the session's rdpclip, and the later 4634."""
+    """RDP from ``proc`` to ``server``: the connection, then on the server 4624 type 10 with
+    4672, the session's rdpclip and the later 4634. Returns the session's account."""
+    _, port, t = network.flow(
+        ctx,
+        ts,
+        client,
+        proc,
+        server["ip"],
+        3389,
+        service="rdp",
+        ob=ob,
+        rb=rb,
+        duration=length,
+        truth=truth,
+    )
+    ts = t + 2 * SECOND
+    ip = activity.host_ip(ctx, client)
     lid = windows.logon(ctx, ts, server, adm, 10, ip=ip, port=port, privileged=True, truth=truth)
     acct = adm | {"logon_id": lid, "logon_guid": activity.guid(ctx), "session": "2"}
     windows.start(
@@ -713,16 +631,12 @@ def intranet(ctx: Ctx, world: dict[str, Any], sess: dict[str, Any], ts: int) -> 
     )
 
 
-ACTIVITIES = {
+ACTIVITIES: dict[str, Activity] = {
     "web": web,
-    "mail": _mail,
-    "teams": teams,
     "doc": doc,
     "rnd_share": rnd_share,
     "share": share,
-    "eln": eln,
     "lab_app": lab_app,
-    "plm": plm,
     "git_ssh": git_ssh,
     "git_https": git_https,
     "code": code,
@@ -730,4 +644,5 @@ ACTIVITIES = {
     "admin_ps": admin_ps,
     "rdp": rdp,
     "intranet": intranet,
+    **{kind: _online(kind) for kind in ONLINE if kind != "web"},
 }

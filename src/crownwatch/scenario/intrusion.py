@@ -24,6 +24,7 @@ MIN = 60 * SECOND
 DEVICE_SYNC = "C:\\ProgramData\\Microsoft\\DeviceSync"
 TASK = "\\Microsoft\\Windows\\DeviceSync\\DeviceSyncTask"
 RAR_PASSWORD = "Gl4ssR3agent!26"
+RAR_META = ("7.1.0", "Command line RAR", "WinRAR", "Alexander Roshal", "Rar.exe")
 CHUNK = 419_430_400  # RAR volumes of 400 MiB, sent one per connection
 CMD = "C:\\Windows\\System32\\cmd.exe"
 Story = dict[str, Any]
@@ -102,7 +103,9 @@ def _cmd(
     command: str,
     tag: str,
     image: str | None = None,
-    line: str | None = None,
+    *,
+    file_hashes: tuple[str, str, str] | None = None,
+    meta: tuple[str, str, str, str, str] | None = None,
 ) -> Proc:
     """``cmd.exe /c command`` from the implant and, with ``image``, the program it runs."""
     ctx, ws, t = story["ctx"], story["ws"], story["tags"][tag]
@@ -124,7 +127,17 @@ def _cmd(
     if image is None:
         return shell
     return windows.start(
-        ctx, ts + 40 * MS, ws, image, line or command, shell, acct, integrity=level, truth=t
+        ctx,
+        ts + 40 * MS,
+        ws,
+        image,
+        command,
+        shell,
+        acct,
+        integrity=level,
+        truth=t,
+        file_hashes=file_hashes,
+        meta=meta,
     )
 
 
@@ -178,7 +191,7 @@ def phishing(story: dict[str, Any], ts: int) -> None:
         sess["acct"],
         truth=tags["powershell-cradle"],
     )
-    _script(ctx, ts + 900 * MS, ws, user, cradle, tags["powershell-cradle"])
+    windows.script_block(ctx, ts + 900 * MS, ws, user, cradle, tags["powershell-cradle"])
     *_, t = network.flow(
         ctx,
         ts + SECOND,
@@ -199,7 +212,7 @@ def phishing(story: dict[str, Any], ts: int) -> None:
         'DeviceSyncSvc.exe",$b);[IO.File]::WriteAllBytes("$d\\DeviceSync.dat",[Convert]::'
         'FromBase64String($p[1]));Start-Process "$d\\DeviceSyncSvc.exe" -WindowStyle Hidden'
     )
-    _script(ctx, t + 4 * SECOND, ws, user, stage2, tags["powershell-cradle"])
+    windows.script_block(ctx, t + 4 * SECOND, ws, user, stage2, tags["powershell-cradle"])
     t += 5 * SECOND
     windows.file_created(ctx, t, ws, ps, files["dustpan"]["path"], tags["dropper-masquerade"])
     windows.file_created(
@@ -212,24 +225,12 @@ def phishing(story: dict[str, Any], ts: int) -> None:
         'netsvcs" /sc onlogon /rl highest /f'
     )
     story["implant"] = dropper
-    _cmd(story, t, task_line, "scheduled-task", "C:\\Windows\\System32\\schtasks.exe", task_line)
-    windows.win(
-        ctx,
-        t + 200 * MS,
-        ws,
-        "security",
-        4698,
-        windows.subject(sess["acct"])
-        | {
-            "TaskName": TASK,
-            "TaskContent": _task_xml(user, files["dustpan"]["path"]),
-        },
-        user=user,
-        truth=tags["scheduled-task"],
-    )
+    _cmd(story, t, task_line, "scheduled-task", "C:\\Windows\\System32\\schtasks.exe")
+    xml = _task_xml(user, files["dustpan"]["path"])
+    windows.task_created(ctx, t + 200 * MS, ws, sess["acct"], TASK, xml, tags["scheduled-task"])
     t += 5 * SECOND
     run_line = f'schtasks /run /tn "{TASK}"'
-    _cmd(story, t, run_line, "task-elevated-run", "C:\\Windows\\System32\\schtasks.exe", run_line)
+    _cmd(story, t, run_line, "task-elevated-run", "C:\\Windows\\System32\\schtasks.exe")
     schedule = windows.system_proc(ctx, ws, "schedule")
     story["implant"] = _dustpan(
         story, t + 700 * MS, schedule, sess["acct"], "High", "task-elevated-run"
@@ -253,7 +254,7 @@ def _dustpan(
         integrity=level,
         cwd=f"{DEVICE_SYNC}\\",
         truth=story["tags"][tag],
-        file_hashes=(f["md5"], f["sha1"], f["sha256"]),
+        file_hashes=actors.hashes(f),
         meta=(
             "10.0.22621.1",
             "Device Sync Service",
@@ -261,25 +262,6 @@ def _dustpan(
             "Microsoft Corporation",
             "DeviceSyncSvc.exe",
         ),
-    )
-
-
-def _script(ctx: Ctx, ts: int, host: co.Host, user: str, text: str, truth: activity.Truth) -> None:
-    windows.win(
-        ctx,
-        ts,
-        host,
-        "powershell",
-        4104,
-        {
-            "MessageNumber": "1",
-            "MessageTotal": "1",
-            "ScriptBlockText": text,
-            "ScriptBlockId": activity.guid(ctx)[1:-1],
-            "Path": "",
-        },
-        user=user,
-        truth=truth,
     )
 
 
@@ -347,30 +329,9 @@ def admin_support(story: dict[str, Any], ts: int) -> None:
     if sess is None:
         activity.at(ctx, ts + 20 * MIN, _bind(admin_support, story))
         return
-    mstsc = windows.start(
-        ctx,
-        ts,
-        sess["host"],
-        "C:\\Windows\\System32\\mstsc.exe",
-        f'"C:\\Windows\\system32\\mstsc.exe" /v:{ws["fqdn"]}',
-        sess["explorer"],
-        sess["acct"],
-    )
-    habits.explicit(ctx, ts + 4 * SECOND, sess["host"], sess["acct"], adm, ws, mstsc)
-    _, port, t = network.flow(
-        ctx,
-        ts + 5 * SECOND,
-        sess["host"],
-        mstsc,
-        ws["ip"],
-        3389,
-        service="rdp",
-        ob=2_400_000,
-        rb=31_000_000,
-        duration=25 * 60,
-    )
-    habits.remote_logon(
-        ctx, t + 2 * SECOND, ws, adm, activity.host_ip(ctx, sess["host"]), port, 25 * 60
+    mstsc = habits.rdp_client(ctx, ts, sess, ws, adm)
+    habits.rdp_session(
+        ctx, ts + 5 * SECOND, sess["host"], mstsc, ws, adm, 25 * 60, 2_400_000, 31_000_000
     )
 
 
@@ -408,7 +369,7 @@ def lsass_dump(story: dict[str, Any], ts: int) -> None:
     lsass = windows.system_proc(ctx, ws, "lsass")
     dump = f"{DEVICE_SYNC}\\dsync.tmp"
     line = f"rundll32.exe C:\\Windows\\System32\\comsvcs.dll, MiniDump {lsass['pid']} {dump} full"
-    rundll = _cmd(story, ts, line, "lsass-dump", "C:\\Windows\\System32\\rundll32.exe", line)
+    rundll = _cmd(story, ts, line, "lsass-dump", "C:\\Windows\\System32\\rundll32.exe")
     trace = (
         "C:\\Windows\\SYSTEM32\\ntdll.dll+9d4c4|C:\\Windows\\System32\\KERNELBASE.dll+2c13e|"
         "C:\\Windows\\System32\\comsvcs.dll+3a5b1|C:\\Windows\\System32\\comsvcs.dll+3a9c2|"
@@ -443,7 +404,7 @@ def discovery(story: dict[str, Any], ts: int) -> None:
         ("net view \\\\PLM01 /all", "discover-shares", net, ctx.company["host"]["PLM01"]),
     )
     for line, tag, image, server in steps:
-        proc = _cmd(story, ts, line, tag, image, line)
+        proc = _cmd(story, ts, line, tag, image)
         t = story["tags"][tag]
         if image == net:
             proc = windows.start(
@@ -478,7 +439,6 @@ def discovery(story: dict[str, Any], ts: int) -> None:
         "ping -n 1 git01.helix.corp",
         "discover-remote-systems",
         "C:\\Windows\\System32\\PING.EXE",
-        "ping -n 1 git01.helix.corp",
     )
     network.resolve(
         ctx,
@@ -525,28 +485,8 @@ def lateral_fs(story: dict[str, Any], ts: int) -> None:
     rng = ctx.rng
     fs = ctx.company["host"]["FS-RND-01"]
     adm = _admin(story)
-    windows.win(
-        ctx,
-        ts,
-        ws,
-        "security",
-        4648,
-        windows.subject(story["implant"]["user"])
-        | {
-            "LogonGuid": "{00000000-0000-0000-0000-000000000000}",
-            "TargetUserName": adm["name"],
-            "TargetDomainName": adm["domain"],
-            "TargetLogonGuid": "{00000000-0000-0000-0000-000000000000}",
-            "TargetServerName": fs["fqdn"],
-            "TargetInfo": fs["fqdn"],
-            "ProcessId": hex(story["implant"]["pid"]),
-            "ProcessName": story["implant"]["image"],
-            "IpAddress": "-",
-            "IpPort": "-",
-        },
-        user=story["victim"]["username"],
-        truth=tags["stolen-admin-logon"],
-    )
+    implant = story["implant"]
+    habits.explicit(ctx, ts, ws, implant["user"], adm, fs, implant, tags["stolen-admin-logon"])
     end = network.smb_session(
         ctx,
         ts + SECOND,
@@ -638,26 +578,13 @@ def plm(story: dict[str, Any], ts: int) -> None:
         proc=story["implant"],
         kerberos=False,
         mime="application/x-dosexec",
-        file_hashes=(rar["md5"], rar["sha1"], rar["sha256"]),
+        file_hashes=actors.hashes(rar),
         truth=tags["tool-transfer"],
     )
     t = end + 3 * MIN
     length = 38 * 60
-    _, port, t = network.flow(
-        ctx,
-        t,
-        ws,
-        story["implant"],
-        server["ip"],
-        3389,
-        service="rdp",
-        ob=3_100_000,
-        rb=48_000_000,
-        duration=length,
-        truth=tags["rdp-to-plm"],
-    )
-    acct = habits.remote_logon(
-        ctx, t + 2 * SECOND, server, adm, ws["ip"], port, length, truth=tags["rdp-to-plm"]
+    acct = habits.rdp_session(
+        ctx, t, ws, story["implant"], server, adm, length, 3_100_000, 48_000_000, tags["rdp-to-plm"]
     )
     winlogon = windows.system_proc(ctx, server, "winlogon")
     t += 6 * SECOND
@@ -721,8 +648,8 @@ def plm(story: dict[str, Any], ts: int) -> None:
         acct,
         integrity="High",
         truth=tags["archive-rar"],
-        file_hashes=(rar["md5"], rar["sha1"], rar["sha256"]),
-        meta=("7.1.0", "Command line RAR", "WinRAR", "Alexander Roshal", "Rar.exe"),
+        file_hashes=actors.hashes(rar),
+        meta=RAR_META,
     )
     parts = [f"{public}\\ptc_cache.part{n}.rar" for n in (1, 2, 3, 4)]
     t += 20 * SECOND
@@ -770,13 +697,7 @@ def _cleared(ctx: Ctx, ts: int, host: co.Host, acct: activity.Acct, truth: activ
         host,
         "security",
         1102,
-        {
-            "SubjectUserSid": acct["sid"],
-            "SubjectUserName": acct["name"],
-            "SubjectDomainName": acct["domain"],
-            "SubjectLogonId": acct.get("logon_id", "0x3e7"),
-            "xml_name": "LogFileCleared",
-        },
+        windows.subject(acct) | {"xml_name": "LogFileCleared"},
         provider="Microsoft-Windows-Eventlog",
         user=acct["name"],
         truth=truth,
@@ -793,9 +714,7 @@ def collect_rnd(story: dict[str, Any], ts: int) -> None:
     for project in ("Oncology\\HX-2231", "Formulation\\HX-2231-F"):
         dest = f"{DEVICE_SYNC}\\cache\\{project.split(chr(92))[-1].lower()}"
         line = f"robocopy \\\\FS-RND-01\\RnD\\{project} {dest} /E /R:0 /W:0 /NP /NFL /NDL /MT:8"
-        proc = _cmd(
-            story, t, line, "collect-rnd-share", "C:\\Windows\\System32\\Robocopy.exe", line
-        )
+        proc = _cmd(story, t, line, "collect-rnd-share", "C:\\Windows\\System32\\Robocopy.exe")
         items = [(name, size) for name, size in world_files[project]]
         t = network.smb_session(
             ctx,
@@ -876,19 +795,8 @@ def stage(story: dict[str, Any], ts: int) -> None:
     rar = story["data"]["files"]["rar"]
     out = f"{DEVICE_SYNC}\\cache\\out\\d.rar"
     line = f"{rar['path']} a -m5 -r -hp{RAR_PASSWORD} -v400m {out} {DEVICE_SYNC}\\cache\\*"
-    shell = _cmd(story, ts, line, "archive-rar")
-    proc = windows.start(
-        ctx,
-        ts + 40 * MS,
-        ws,
-        rar["path"],
-        line,
-        shell,
-        shell["user"],
-        integrity="High",
-        truth=tags["archive-rar"],
-        file_hashes=(rar["md5"], rar["sha1"], rar["sha256"]),
-        meta=("7.1.0", "Command line RAR", "WinRAR", "Alexander Roshal", "Rar.exe"),
+    proc = _cmd(
+        story, ts, line, "archive-rar", rar["path"], file_hashes=actors.hashes(rar), meta=RAR_META
     )
     t = ts
     story["volumes"] = 9
@@ -914,17 +822,10 @@ def exfiltrate(story: dict[str, Any], ts: int) -> None:
 def clear_tracks(story: dict[str, Any], ts: int) -> None:
     ctx, ws, tags = story["ctx"], story["ws"], story["tags"]
     line = "wevtutil cl Security"
-    _cmd(story, ts, line, "clear-event-logs", "C:\\Windows\\System32\\wevtutil.exe", line)
+    _cmd(story, ts, line, "clear-event-logs", "C:\\Windows\\System32\\wevtutil.exe")
     _cleared(ctx, ts + 500 * MS, ws, story["implant"]["user"], tags["clear-event-logs"])
     line = 'wevtutil cl "Microsoft-Windows-PowerShell/Operational"'
-    _cmd(
-        story,
-        ts + 3 * SECOND,
-        line,
-        "clear-event-logs",
-        "C:\\Windows\\System32\\wevtutil.exe",
-        line,
-    )
+    _cmd(story, ts + 3 * SECOND, line, "clear-event-logs", "C:\\Windows\\System32\\wevtutil.exe")
     acct = story["implant"]["user"]
     windows.win(
         ctx,

@@ -8,7 +8,7 @@ from crownwatch.scenario import company as co
 from crownwatch.scenario.activity import MS, Ctx, Proc, Truth, eph_port, host_ip, host_state
 from crownwatch.scenario.formats import SECOND
 from crownwatch.scenario.formats import zeek_time as zt
-from crownwatch.scenario.network import conn, sysmon_net
+from crownwatch.scenario.network import conn, conn_id, sysmon_net
 
 
 def auth_line(
@@ -81,11 +81,7 @@ def ssh_session(
     fp = hashlib.md5(("hostkey:" + server["hostname"]).encode()).hexdigest()
     row = (
         zt(ts + 120 * MS + rng.randrange(MS)),
-        cid,
-        src,
-        str(sport),
-        dst,
-        "22",
+        *conn_id(cid, src, sport, dst, 22),
         "2",
         "T",
         "1",
@@ -112,84 +108,30 @@ def ssh_session(
         how = f"publickey for {login} from {src} port {sport} ssh2: ED25519 SHA256:{fpk}"
     else:
         how = f"password for {login} from {src} port {sport} ssh2"
-    auth_line(ctx, t, server, "sshd", pid, f"Accepted {how}", login, truth)
-    auth_line(
-        ctx,
-        t + 20 * MS,
-        server,
-        "sshd",
-        pid,
-        f"pam_unix(sshd:session): session opened for user {login}(uid={uid_n}) by (uid=0)",
-        login,
-        truth,
-    )
+    user = f"{login}(uid={uid_n})"
+    opened = f"pam_unix(sshd:session): session opened for user {user} by (uid=0)"
+    for delay, message in ((0, f"Accepted {how}"), (20 * MS, opened)):
+        auth_line(ctx, t + delay, server, "sshd", pid, message, login, truth)
     if interactive:
         session = rng.randint(100, 9000)
-        auth_line(
-            ctx,
-            t + 40 * MS,
-            server,
-            "systemd-logind",
-            812,
-            f"New session {session} of user {login}.",
-            login,
-            truth,
-        )
+        message = f"New session {session} of user {login}."
+        auth_line(ctx, t + 40 * MS, server, "systemd-logind", 812, message, login, truth)
     step = max(1, int(duration * SECOND) // (len(commands) + 2))
     for n, command in enumerate(commands, start=1):
         when = t + n * step
         spid = rng.randint(2000, 90000)
-        auth_line(
-            ctx,
-            when,
-            server,
-            "sudo",
-            spid,
-            f"{login} : TTY=pts/{rng.randint(0, 3)} ; PWD=/home/{login} ; USER=root ; "
-            f"COMMAND={command}",
-            login,
-            sudo_truth or truth,
-        )
-        auth_line(
-            ctx,
-            when + 5 * MS,
-            server,
-            "sudo",
-            spid,
-            f"pam_unix(sudo:session): session opened for user root(uid=0) by {login}(uid={uid_n})",
-            login,
-            sudo_truth or truth,
-        )
-        auth_line(
-            ctx,
-            when + 900 * MS,
-            server,
-            "sudo",
-            spid,
-            "pam_unix(sudo:session): session closed for user root",
-            login,
-            sudo_truth or truth,
-        )
-    auth_line(
-        ctx,
-        end,
-        server,
-        "sshd",
-        pid,
-        f"Received disconnect from {src} port {sport}:11: disconnected by user",
-        login,
-        truth,
-    )
-    auth_line(
-        ctx,
-        end + 2 * MS,
-        server,
-        "sshd",
-        pid,
-        f"pam_unix(sshd:session): session closed for user {login}",
-        login,
-        truth,
-    )
+        tty = rng.randint(0, 3)
+        for delay, message in (
+            (0, f"{login} : TTY=pts/{tty} ; PWD=/home/{login} ; USER=root ; COMMAND={command}"),
+            (5 * MS, f"pam_unix(sudo:session): session opened for user root(uid=0) by {user}"),
+            (900 * MS, "pam_unix(sudo:session): session closed for user root"),
+        ):
+            auth_line(ctx, when + delay, server, "sudo", spid, message, login, sudo_truth or truth)
+    for delay, message in (
+        (0, f"Received disconnect from {src} port {sport}:11: disconnected by user"),
+        (2 * MS, f"pam_unix(sshd:session): session closed for user {login}"),
+    ):
+        auth_line(ctx, end + delay, server, "sshd", pid, message, login, truth)
     return end
 
 

@@ -39,16 +39,7 @@ def background(ctx: Ctx, sess: dict[str, Any], t0: int, rate: float) -> None:
                 ),
             )
         )
-        windows.start(
-            ctx,
-            ts,
-            ws,
-            image,
-            cmd,
-            windows.system_proc(ctx, ws, parent),
-            activity.SYSTEM,
-            integrity="System",
-        )
+        windows.system_start(ctx, ts, ws, image, cmd, parent)
     day = t0 // DAY_US
     if day in sess["days"]:
         return
@@ -129,7 +120,7 @@ def updates(ctx: Ctx, host: co.Host, ts: int) -> None:
                 "AccountName": "LocalSystem",
             },
         )
-    mp = windows.start(
+    mp = windows.system_start(
         ctx,
         ts + rng.randint(60, 900) * SECOND,
         host,
@@ -137,77 +128,54 @@ def updates(ctx: Ctx, host: co.Host, ts: int) -> None:
         '"C:\\ProgramData\\Microsoft\\Windows Defender\\Platform'
         '\\4.18.24090.11-0\\MpCmdRun.exe" SignaturesUpdateService -ScheduleJob '
         "-UnmanagedUpdate",
-        windows.system_proc(ctx, host, "msmpeng"),
-        activity.SYSTEM,
-        integrity="System",
+        "msmpeng",
     )
-    network.flow(
+    network.https(
         ctx,
         ts + 1000 * SECOND,
         host,
         mp,
-        "",
-        443,
-        name="definitionupdates.microsoft.com",
-        ob=rng.randint(1_000, 4_000),
-        rb=rng.randint(100_000, 12_000_000),
-        duration=rng.uniform(1, 20),
+        "definitionupdates.microsoft.com",
+        (1_000, 4_000),
+        (100_000, 12_000_000),
+        (1, 20),
     )
     if host["role"] != "workstation":
         return
-    gu = windows.start(
+    gu = windows.system_start(
         ctx,
         ts + 1500 * SECOND,
         host,
         "C:\\Program Files (x86)\\Google\\Update\\GoogleUpdate.exe",
         '"C:\\Program Files (x86)\\Google\\Update\\GoogleUpdate.exe" /ua /installsource scheduler',
-        windows.system_proc(ctx, host, "schedule"),
-        activity.SYSTEM,
-        integrity="System",
+        "schedule",
     )
-    network.flow(
+    network.https(
         ctx,
         ts + 1502 * SECOND,
         host,
         gu,
-        "",
-        443,
-        name="update.googleapis.com",
-        ob=rng.randint(1_500, 3_000),
-        rb=rng.randint(1_000, 5_000),
-        duration=rng.uniform(0.2, 2),
+        "update.googleapis.com",
+        (1_500, 3_000),
+        (1_000, 5_000),
+        (0.2, 2),
     )
     if rng.random() < 0.1:
         name = "129.0.6668.101_129.0.6668.90_chrome_updater.exe"
-        cid, port, t = network.flow(
+        network.fetch(
             ctx,
             ts + 1510 * SECOND,
             host,
             gu,
-            "",
-            80,
-            name="dl.google.com",
-            service="http",
+            "dl.google.com",
+            f"/release2/chrome/acyg3t5w7kcbyv5ekgwjfjr6vuxq_129.0.6668.101/{name}",
+            "Google Update/1.3.36.412;winhttp",
             ob=900,
             rb=9_800_000,
             duration=4.0,
-        )
-        network.http(
-            ctx,
-            t + 30 * MS,
-            cid,
-            src,
-            port,
-            ctx.dns["dl.google.com"][0],
-            80,
-            method="GET",
-            host="dl.google.com",
-            uri=f"/release2/chrome/acyg3t5w7kcbyv5ekgwjfjr6vuxq_129.0.6668.101/{name}",
-            agent="Google Update/1.3.36.412;winhttp",
             resp=9_800_000,
             mime="application/x-dosexec",
             filename=name,
-            file_hashes=activity.hashes(name),
         )
 
 
@@ -247,34 +215,19 @@ def servers(ctx: Ctx, t0: int, utc_hour: int, rate: float) -> None:
             )
         elif rng.random() < 0.6 * rate:
             ts = t0 + rng.randint(0, HOUR - 1)
-            windows.start(
+            windows.system_start(
                 ctx,
                 ts,
                 host,
                 "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
                 "C:\\Windows\\system32\\wbem\\wmiprvse.exe -secured -Embedding",
-                windows.system_proc(ctx, host, "dcom"),
-                activity.SYSTEM,
-                integrity="System",
+                "dcom",
             )
         if host["family"] == "windows" and utc_hour == 4:
             updates(ctx, host, t0 + rng.randint(0, 1800) * SECOND)
-    build = company["host"]["build01"]
     for quarter in range(4):
         ts = t0 + quarter * 900 * SECOND + rng.randint(0, 20_000) * MS
-        network.flow(
-            ctx,
-            ts,
-            build,
-            None,
-            "",
-            443,
-            name="git.helix.corp",
-            ob=rng.randint(900, 1500),
-            rb=rng.randint(600, 1400),
-            duration=rng.uniform(0.05, 0.4),
-            tls=network.TLS12_INTERNAL,
-        )
+        _ci_fetch(ctx, ts, (900, 1500), (600, 1400), (0.05, 0.4))
     if utc_hour == 1:
         backups(ctx, t0)
     elif utc_hour == 2:
@@ -341,23 +294,18 @@ def backups(ctx: Ctx, t0: int) -> None:
 def nightly_builds(ctx: Ctx, t0: int) -> None:
     """02:00 UTC: the CI server clones the firmware repositories over https."""
     rng = ctx.rng
-    build = ctx.company["host"]["build01"]
     ts = t0 + rng.randint(60, 600) * SECOND
     for _repo in co.REPOS[:3]:
-        network.flow(
-            ctx,
-            ts,
-            build,
-            None,
-            "",
-            443,
-            name="git.helix.corp",
-            ob=rng.randint(3_000, 9_000),
-            rb=rng.randint(80_000_000, 350_000_000),
-            duration=rng.uniform(20, 90),
-            tls=network.TLS12_INTERNAL,
-        )
+        _ci_fetch(ctx, ts, (3_000, 9_000), (80_000_000, 350_000_000), (20, 90))
         ts += rng.randint(120, 600) * SECOND
+
+
+def _ci_fetch(
+    ctx: Ctx, ts: int, ob: tuple[int, int], rb: tuple[int, int], secs: tuple[float, float]
+) -> None:
+    """The CI server (build01) fetching from GitLab over https."""
+    build = ctx.company["host"]["build01"]
+    network.https(ctx, ts, build, None, "git.helix.corp", ob, rb, secs, network.TLS12_INTERNAL)
 
 
 def wsus_sync(ctx: Ctx, t0: int) -> None:
@@ -366,50 +314,33 @@ def wsus_sync(ctx: Ctx, t0: int) -> None:
     wsus = ctx.company["host"]["WSUS01"]
     svc = windows.system_proc(ctx, wsus, "wuauserv")
     ts = t0 + rng.randint(0, 600) * SECOND
-    network.flow(
+    network.https(
         ctx,
         ts,
         wsus,
         svc,
-        "",
-        443,
-        name="sws.update.microsoft.com",
-        ob=rng.randint(20_000, 80_000),
-        rb=rng.randint(500_000, 8_000_000),
-        duration=rng.uniform(5, 60),
+        "sws.update.microsoft.com",
+        (20_000, 80_000),
+        (500_000, 8_000_000),
+        (5, 60),
     )
     for _ in range(rng.randint(1, 3)):
         ts += rng.randint(30, 300) * SECOND
         kb = str(rng.randint(5040000, 5049999))
         name = f"windows11.0-kb{kb}-x64_{hashlib.sha1(kb.encode()).hexdigest()}.cab"
         size = rng.randint(20_000_000, 600_000_000)
-        cid, port, t = network.flow(
+        network.fetch(
             ctx,
             ts,
             wsus,
             svc,
-            "",
-            80,
-            name="download.windowsupdate.com",
-            service="http",
+            "download.windowsupdate.com",
+            f"/c/msdownload/update/software/secu/2026/10/{name}",
+            "Microsoft BITS/7.8",
             ob=2_000,
             rb=size,
             duration=size / 50e6,
-        )
-        network.http(
-            ctx,
-            t + 30 * MS,
-            cid,
-            wsus["ip"],
-            port,
-            ctx.dns["download.windowsupdate.com"][0],
-            80,
-            method="GET",
-            host="download.windowsupdate.com",
-            uri=f"/c/msdownload/update/software/secu/2026/10/{name}",
-            agent="Microsoft BITS/7.8",
             resp=size,
             mime="application/vnd.ms-cab-compressed",
             filename=name,
-            file_hashes=activity.hashes(name),
         )

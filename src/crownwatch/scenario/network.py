@@ -18,12 +18,24 @@ from crownwatch.scenario.activity import (
     host_state,
     uid,
 )
-from crownwatch.scenario.formats import SECOND, sysmon_time
+from crownwatch.scenario.formats import SECOND
 from crownwatch.scenario.formats import zeek_escape as esc
 from crownwatch.scenario.formats import zeek_time as zt
-from crownwatch.scenario.windows import logoff, logon, share_access, system_proc, win
+from crownwatch.scenario.windows import (
+    domain_user,
+    logoff,
+    logon,
+    share_access,
+    sysmon,
+    system_proc,
+)
 
 DNS_SERVERS = ("10.10.0.10", "10.10.0.11")
+
+
+def conn_id(cid: str, src: str, sport: int, dst: str, dport: int) -> tuple[str, ...]:
+    """The uid and the four ``id`` columns that start a Zeek row."""
+    return cid, src, str(sport), dst, str(dport)
 
 
 def _local(ip: str) -> str:
@@ -67,11 +79,7 @@ def conn(
     dur = "-" if state in ("S0", "REJ") else f"{duration:.6f}"
     row = (
         zt(ts),
-        cid,
-        src,
-        str(sport),
-        dst,
-        str(dport),
+        *conn_id(cid, src, sport, dst, dport),
         proto,
         service,
         dur,
@@ -105,14 +113,9 @@ def sysmon_net(
     truth: Truth = None,
 ) -> None:
     """Sysmon event 3 for an outbound connection."""
-    acct = proc["user"]
     data = {
-        "RuleName": "-",
-        "UtcTime": sysmon_time(ts),
-        "ProcessGuid": proc["guid"],
-        "ProcessId": str(proc["pid"]),
         "Image": proc["image"],
-        "User": f"{acct['domain']}\\{acct['name']}",
+        "User": domain_user(proc["user"]),
         "Protocol": proto,
         "Initiated": "true",
         "SourceIsIpv6": "false",
@@ -126,7 +129,7 @@ def sysmon_net(
         "DestinationPort": str(dport),
         "DestinationPortName": _PORT_NAMES.get(dport, "-"),
     }
-    win(ctx, ts, host, "sysmon", 3, data, user=acct["name"], truth=truth)
+    sysmon(ctx, ts, host, 3, proc, data, truth)
 
 
 _PORT_NAMES = {
@@ -175,19 +178,14 @@ def resolve(
             status, results = "0", f"type:  5 {cname};::ffff:{ip};"
         else:
             status, results = "0", f"::ffff:{ip};"
-        acct = proc["user"]
         data = {
-            "RuleName": "-",
-            "UtcTime": sysmon_time(ts),
-            "ProcessGuid": proc["guid"],
-            "ProcessId": str(proc["pid"]),
             "QueryName": name,
             "QueryStatus": status,
             "QueryResults": results,
             "Image": proc["image"],
-            "User": f"{acct['domain']}\\{acct['name']}",
+            "User": domain_user(proc["user"]),
         }
-        win(ctx, ts, host, "sysmon", 22, data, user=acct["name"], truth=truth)
+        sysmon(ctx, ts, host, 22, proc, data, truth)
     if server == "127.0.0.1":
         return ip
     sport = rng.randint(49152, 65535)
@@ -202,11 +200,7 @@ def resolve(
     t = ts + rng.randrange(100, 1100)
     row = (
         zt(t),
-        cid,
-        src,
-        str(sport),
-        server,
-        "53",
+        *conn_id(cid, src, sport, server, 53),
         "udp",
         str(rng.randrange(65536)),
         f"{rtt:.6f}",
@@ -248,9 +242,10 @@ def resolve(
 
 
 #: TLS profiles: version, cipher, curve, history, certificate, validation.
-TLS13 = ("TLSv13", "TLS_AES_128_GCM_SHA256", "x25519", "CsiI", False, "-")
+Tls = tuple[str, str, str, str, bool, str]
+TLS13: Tls = ("TLSv13", "TLS_AES_128_GCM_SHA256", "x25519", "CsiI", False, "-")
 
-TLS12_INTERNAL = (
+TLS12_INTERNAL: Tls = (
     "TLSv12",
     "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
     "secp384r1",
@@ -259,7 +254,14 @@ TLS12_INTERNAL = (
     "unable to get local issuer certificate",
 )
 
-TLS12_PUBLIC = ("TLSv12", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "x25519", "CsxknGIi", True, "ok")
+TLS12_PUBLIC: Tls = (
+    "TLSv12",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "x25519",
+    "CsxknGIi",
+    True,
+    "ok",
+)
 
 
 def ssl(
@@ -271,7 +273,7 @@ def ssl(
     dst: str,
     dport: int,
     sni: str,
-    profile: tuple[str, str, str, str, bool, str] = TLS13,
+    profile: Tls = TLS13,
     resumed: bool = False,
     truth: Truth = None,
 ) -> None:
@@ -281,11 +283,7 @@ def ssl(
     fps = hashlib.sha256(("cert:" + sni).encode()).hexdigest() if cert and not resumed else "-"
     row = (
         zt(ts),
-        cid,
-        src,
-        str(sport),
-        dst,
-        str(dport),
+        *conn_id(cid, src, sport, dst, dport),
         version,
         cipher,
         curve,
@@ -316,7 +314,7 @@ def flow(
     ob: int = 1200,
     rb: int = 6000,
     duration: float = 1.0,
-    tls: tuple[str, str, str, str, bool, str] = TLS13,
+    tls: Tls = TLS13,
     resumed: bool = False,
     truth: Truth = None,
     dns_truth: Truth = None,
@@ -364,6 +362,34 @@ def flow(
     return cid, sport, ts
 
 
+def https(
+    ctx: Ctx,
+    ts: int,
+    host: co.Host,
+    proc: Proc | None,
+    name: str,
+    ob: tuple[int, int],
+    rb: tuple[int, int],
+    secs: tuple[float, float],
+    tls: Tls = TLS13,
+) -> tuple[str, int, int]:
+    """``flow`` to ``name`` on port 443, bytes and seconds drawn from the ranges given."""
+    rng = ctx.rng
+    return flow(
+        ctx,
+        ts,
+        host,
+        proc,
+        "",
+        443,
+        name=name,
+        ob=rng.randint(*ob),
+        rb=rng.randint(*rb),
+        duration=rng.uniform(*secs),
+        tls=tls,
+    )
+
+
 def _reverse(ctx: Ctx, ip: str) -> str:
     host = ctx.company["by_ip"].get(ip)
     return str(host["fqdn"]) if host else "-"
@@ -402,11 +428,7 @@ def http(
     }.get(status, "OK")
     row = (
         zt(ts),
-        cid,
-        src,
-        str(sport),
-        dst,
-        str(dport),
+        *conn_id(cid, src, sport, dst, dport),
         "1",
         method,
         host,
@@ -453,6 +475,46 @@ def http(
         )
 
 
+def fetch(
+    ctx: Ctx,
+    ts: int,
+    host: co.Host,
+    proc: Proc,
+    name: str,
+    uri: str,
+    agent: str,
+    *,
+    ob: int,
+    rb: int,
+    duration: float,
+    resp: int,
+    delay: int = 30 * MS,
+    mime: str = "",
+    filename: str = "",
+) -> None:
+    """A plain-HTTP GET of ``uri`` from ``name``: ``flow`` and its http (and files) rows."""
+    cid, sport, t = flow(
+        ctx, ts, host, proc, "", 80, name=name, service="http", ob=ob, rb=rb, duration=duration
+    )
+    http(
+        ctx,
+        t + delay,
+        cid,
+        host_ip(ctx, host),
+        sport,
+        ctx.dns[name][0],
+        80,
+        method="GET",
+        host=name,
+        uri=uri,
+        agent=agent,
+        resp=resp,
+        mime=mime,
+        filename=filename,
+        file_hashes=hashes(filename) if filename else None,
+    )
+
+
 def files(
     ctx: Ctx,
     ts: int,
@@ -479,11 +541,7 @@ def files(
     row = (
         zt(ts),
         fuid,
-        cid,
-        src,
-        str(sport),
-        dst,
-        str(dport),
+        *conn_id(cid, src, sport, dst, dport),
         source,
         "0",
         analyzers,
@@ -527,11 +585,7 @@ def smb_files(
     mtime = zt(ts - ctx.rng.randint(3600, 400 * 86400) * SECOND)
     row = (
         zt(ts),
-        cid,
-        src,
-        str(sport),
-        dst,
-        "445",
+        *conn_id(cid, src, sport, dst, 445),
         fuid,
         action,
         esc(share),

@@ -24,56 +24,50 @@ _MS = "Microsoft Corporation"
 _WIN = "Microsoft® Windows® Operating System"
 _OS = "10.0.22621.4317 (WinBuild.160101.0800)"
 
+#: Windows' own programs: image -> (Description, OriginalFileName).
+_SYSTEM: dict[str, tuple[str, str]] = {
+    "C:\\Windows\\System32\\userinit.exe": ("Userinit Logon Application", "USERINIT.EXE"),
+    "C:\\Windows\\explorer.exe": ("Windows Explorer", "EXPLORER.EXE"),
+    "C:\\Windows\\System32\\cmd.exe": ("Windows Command Processor", "Cmd.Exe"),
+    "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe":
+        ("Windows PowerShell", "PowerShell.EXE"),
+    "C:\\Windows\\System32\\svchost.exe": ("Host Process for Windows Services", "svchost.exe"),
+    "C:\\Windows\\System32\\taskhostw.exe": ("Host Process for Windows Tasks", "taskhostw.exe"),
+    "C:\\Windows\\System32\\rundll32.exe": ("Windows host process (Rundll32)", "RUNDLL32.EXE"),
+    "C:\\Windows\\System32\\schtasks.exe": ("Task Scheduler Configuration Tool", "schtasks.exe"),
+    "C:\\Windows\\System32\\net.exe": ("Net Command", "net.exe"),
+    "C:\\Windows\\System32\\net1.exe": ("Net Command", "net1.exe"),
+    "C:\\Windows\\System32\\nltest.exe": ("Microsoft® Logon Server Test Utility", "nltestrk.exe"),
+    "C:\\Windows\\System32\\systeminfo.exe": ("Displays system information", "sysinfo.exe"),
+    "C:\\Windows\\System32\\whoami.exe":
+        ("whoami - displays logged on user information", "whoami.exe"),
+    "C:\\Windows\\System32\\ipconfig.exe": ("IP Configuration Utility", "ipconfig.exe"),
+    "C:\\Windows\\System32\\PING.EXE": ("TCP/IP Ping Command", "ping.exe"),
+    "C:\\Windows\\hh.exe": ("Microsoft® HTML Help Executable", "HH.exe"),
+    "C:\\Windows\\System32\\wevtutil.exe": ("Eventing Command Line Utility", "wevtutil.exe"),
+    "C:\\Windows\\System32\\Robocopy.exe": ("Microsoft Robocopy", "robocopy.exe"),
+    "C:\\Windows\\System32\\mstsc.exe": ("Remote Desktop Connection", "mstsc.exe"),
+    "C:\\Windows\\System32\\mmc.exe": ("Microsoft Management Console", "mmc.exe"),
+    "C:\\Windows\\System32\\wscript.exe": ("Microsoft ® Windows Based Script Host", "wscript.exe"),
+    "C:\\Windows\\System32\\curl.exe": ("curl executable", "curl.exe"),
+    "C:\\Windows\\SysWOW64\\wermgr.exe": ("Windows Problem Reporting", "WerMgr"),
+    "C:\\Windows\\System32\\OpenSSH\\ssh.exe": ("OpenSSH SSH client", "ssh.exe"),
+    "C:\\Windows\\System32\\rdpclip.exe": ("RDP Clipboard Monitor", "rdpclip.exe"),
+    "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe": ("WMI Provider Host", "Wmiprvse.exe"),
+    "C:\\Windows\\System32\\SearchProtocolHost.exe":
+        ("Microsoft Windows Search Protocol Host", "SearchProtocolHost.exe"),
+    "C:\\Windows\\System32\\backgroundTaskHost.exe":
+        ("Background Task Host", "backgroundTaskHost.exe"),
+    "C:\\Windows\\System32\\wuauclt.exe": ("Windows Update", "wuauclt.exe"),
+    "C:\\Windows\\System32\\MoUsoCoreWorker.exe":
+        ("MoUSO Core Worker Process", "MoUsoCoreWorker.exe"),
+    "C:\\Windows\\System32\\ARP.EXE": ("TCP/IP Arp Command", "arp.exe"),
+    "C:\\Windows\\System32\\ROUTE.EXE": ("TCP/IP Route Command", "route.exe"),
+}  # fmt: skip
+
 #: image -> (FileVersion, Description, Product, Company, OriginalFileName)
 IMAGES: dict[str, tuple[str, str, str, str, str]] = {
-    "C:\\Windows\\System32\\userinit.exe":
-        (_OS, "Userinit Logon Application", _WIN, _MS, "USERINIT.EXE"),
-    "C:\\Windows\\explorer.exe": (_OS, "Windows Explorer", _WIN, _MS, "EXPLORER.EXE"),
-    "C:\\Windows\\System32\\cmd.exe": (_OS, "Windows Command Processor", _WIN, _MS, "Cmd.Exe"),
-    "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe":
-        (_OS, "Windows PowerShell", _WIN, _MS, "PowerShell.EXE"),
-    "C:\\Windows\\System32\\svchost.exe":
-        (_OS, "Host Process for Windows Services", _WIN, _MS, "svchost.exe"),
-    "C:\\Windows\\System32\\taskhostw.exe":
-        (_OS, "Host Process for Windows Tasks", _WIN, _MS, "taskhostw.exe"),
-    "C:\\Windows\\System32\\rundll32.exe":
-        (_OS, "Windows host process (Rundll32)", _WIN, _MS, "RUNDLL32.EXE"),
-    "C:\\Windows\\System32\\schtasks.exe":
-        (_OS, "Task Scheduler Configuration Tool", _WIN, _MS, "schtasks.exe"),
-    "C:\\Windows\\System32\\net.exe": (_OS, "Net Command", _WIN, _MS, "net.exe"),
-    "C:\\Windows\\System32\\net1.exe": (_OS, "Net Command", _WIN, _MS, "net1.exe"),
-    "C:\\Windows\\System32\\nltest.exe":
-        (_OS, "Microsoft® Logon Server Test Utility", _WIN, _MS, "nltestrk.exe"),
-    "C:\\Windows\\System32\\systeminfo.exe":
-        (_OS, "Displays system information", _WIN, _MS, "sysinfo.exe"),
-    "C:\\Windows\\System32\\whoami.exe":
-        (_OS, "whoami - displays logged on user information", _WIN, _MS, "whoami.exe"),
-    "C:\\Windows\\System32\\ipconfig.exe":
-        (_OS, "IP Configuration Utility", _WIN, _MS, "ipconfig.exe"),
-    "C:\\Windows\\System32\\PING.EXE": (_OS, "TCP/IP Ping Command", _WIN, _MS, "ping.exe"),
-    "C:\\Windows\\hh.exe": (_OS, "Microsoft® HTML Help Executable", _WIN, _MS, "HH.exe"),
-    "C:\\Windows\\System32\\wevtutil.exe":
-        (_OS, "Eventing Command Line Utility", _WIN, _MS, "wevtutil.exe"),
-    "C:\\Windows\\System32\\Robocopy.exe": (_OS, "Microsoft Robocopy", _WIN, _MS, "robocopy.exe"),
-    "C:\\Windows\\System32\\mstsc.exe": (_OS, "Remote Desktop Connection", _WIN, _MS, "mstsc.exe"),
-    "C:\\Windows\\System32\\mmc.exe": (_OS, "Microsoft Management Console", _WIN, _MS, "mmc.exe"),
-    "C:\\Windows\\System32\\wscript.exe":
-        (_OS, "Microsoft ® Windows Based Script Host", _WIN, _MS, "wscript.exe"),
-    "C:\\Windows\\System32\\curl.exe": (_OS, "curl executable", _WIN, _MS, "curl.exe"),
-    "C:\\Windows\\SysWOW64\\wermgr.exe": (_OS, "Windows Problem Reporting", _WIN, _MS, "WerMgr"),
-    "C:\\Windows\\System32\\OpenSSH\\ssh.exe": (_OS, "OpenSSH SSH client", _WIN, _MS, "ssh.exe"),
-    "C:\\Windows\\System32\\rdpclip.exe": (_OS, "RDP Clipboard Monitor", _WIN, _MS, "rdpclip.exe"),
-    "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe":
-        (_OS, "WMI Provider Host", _WIN, _MS, "Wmiprvse.exe"),
-    "C:\\Windows\\System32\\SearchProtocolHost.exe":
-        (_OS, "Microsoft Windows Search Protocol Host", _WIN, _MS, "SearchProtocolHost.exe"),
-    "C:\\Windows\\System32\\backgroundTaskHost.exe":
-        (_OS, "Background Task Host", _WIN, _MS, "backgroundTaskHost.exe"),
-    "C:\\Windows\\System32\\wuauclt.exe": (_OS, "Windows Update", _WIN, _MS, "wuauclt.exe"),
-    "C:\\Windows\\System32\\MoUsoCoreWorker.exe":
-        (_OS, "MoUSO Core Worker Process", _WIN, _MS, "MoUsoCoreWorker.exe"),
-    "C:\\Windows\\System32\\ARP.EXE": (_OS, "TCP/IP Arp Command", _WIN, _MS, "arp.exe"),
-    "C:\\Windows\\System32\\ROUTE.EXE": (_OS, "TCP/IP Route Command", _WIN, _MS, "route.exe"),
+    **{image: (_OS, desc, _WIN, _MS, name) for image, (desc, name) in _SYSTEM.items()},
     "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE":
         ("16.0.17928.20156", "Microsoft Outlook", "Microsoft Outlook", _MS, "Outlook.exe"),
     "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE":
@@ -162,6 +156,24 @@ def win(
     ctx.sink.emit(ts, "windows/" + channel, payload, host["fqdn"], user, truth)
 
 
+def sysmon(
+    ctx: Ctx, ts: int, host: co.Host, event_id: int, proc: Proc, data: dict[str, str], truth: Truth
+) -> None:
+    """A Sysmon event of ``proc``: rule, time and process fields, then ``data``."""
+    head = {
+        "RuleName": "-",
+        "UtcTime": sysmon_time(ts),
+        "ProcessGuid": proc["guid"],
+        "ProcessId": str(proc["pid"]),
+    }
+    win(ctx, ts, host, "sysmon", event_id, head | data, user=proc["user"]["name"], truth=truth)
+
+
+def domain_user(acct: Acct) -> str:
+    """``DOMAIN\\name``, as Sysmon writes users."""
+    return f"{acct['domain']}\\{acct['name']}"
+
+
 def system_proc(ctx: Ctx, host: co.Host, key: str) -> Proc:
     """A long-running system process (started before the scenario, so never logged)."""
     procs = host_state(ctx, host)["procs"]
@@ -244,12 +256,7 @@ def start(
     key = image if "\\Users\\" not in image else _generic(image)
     info = meta or IMAGES.get(key, _NONE)
     md5, sha1, sha256 = file_hashes or hashes(key)
-    puser = parent["user"]
     data = {
-        "RuleName": "-",
-        "UtcTime": sysmon_time(ts),
-        "ProcessGuid": proc["guid"],
-        "ProcessId": str(proc["pid"]),
         "Image": image,
         "FileVersion": info[0],
         "Description": info[1],
@@ -258,7 +265,7 @@ def start(
         "OriginalFileName": info[4],
         "CommandLine": cmd,
         "CurrentDirectory": proc["cwd"],
-        "User": f"{acct['domain']}\\{acct['name']}",
+        "User": domain_user(acct),
         "LogonGuid": acct.get("logon_guid", "-"),
         "LogonId": acct.get("logon_id", "-"),
         "TerminalSessionId": acct.get("session", "1"),
@@ -268,10 +275,16 @@ def start(
         "ParentProcessId": str(parent["pid"]),
         "ParentImage": parent["image"],
         "ParentCommandLine": parent["cmd"],
-        "ParentUser": f"{puser['domain']}\\{puser['name']}",
+        "ParentUser": domain_user(parent["user"]),
     }
-    win(ctx, ts, host, "sysmon", 1, data, user=acct["name"], truth=truth)
+    sysmon(ctx, ts, host, 1, proc, data, truth)
     return proc
+
+
+def system_start(ctx: Ctx, ts: int, host: co.Host, image: str, cmd: str, parent: str) -> Proc:
+    """A process started as SYSTEM by the system process ``parent`` (a ``system_proc`` key)."""
+    proc = system_proc(ctx, host, parent)
+    return start(ctx, ts, host, image, cmd, proc, SYSTEM, integrity="System")
 
 
 def _generic(image: str) -> str:
@@ -285,18 +298,13 @@ def file_created(
     ctx: Ctx, ts: int, host: co.Host, proc: Proc, path: str, truth: Truth = None
 ) -> None:
     """Sysmon event 11."""
-    acct = proc["user"]
     data = {
-        "RuleName": "-",
-        "UtcTime": sysmon_time(ts),
-        "ProcessGuid": proc["guid"],
-        "ProcessId": str(proc["pid"]),
         "Image": proc["image"],
         "TargetFilename": path,
         "CreationUtcTime": sysmon_time(ts),
-        "User": f"{acct['domain']}\\{acct['name']}",
+        "User": domain_user(proc["user"]),
     }
-    win(ctx, ts, host, "sysmon", 11, data, user=acct["name"], truth=truth)
+    sysmon(ctx, ts, host, 11, proc, data, truth)
 
 
 def process_access(
@@ -322,10 +330,28 @@ def process_access(
         "TargetImage": target["image"],
         "GrantedAccess": access,
         "CallTrace": trace,
-        "SourceUser": f"{source['user']['domain']}\\{source['user']['name']}",
-        "TargetUser": f"{target['user']['domain']}\\{target['user']['name']}",
+        "SourceUser": domain_user(source["user"]),
+        "TargetUser": domain_user(target["user"]),
     }
     win(ctx, ts, host, "sysmon", 10, data, user=source["user"]["name"], truth=truth)
+
+
+def _caller(host: co.Host, interactive: bool) -> dict[str, str]:
+    """The Subject fields of a logon event: the machine for interactive logons, else none."""
+    if interactive:
+        machine = {"sid": "S-1-5-18", "name": f"{host['hostname']}$", "domain": co.NETBIOS}
+        return subject(machine)
+    return subject({"sid": "S-1-0-0", "name": "-", "domain": "-", "logon_id": "0x0"})
+
+
+def _source(ctx: Ctx, host: co.Host, interactive: bool, ip: str, port: int) -> dict[str, str]:
+    """The process and network fields of a logon event."""
+    return {
+        "ProcessId": hex(system_proc(ctx, host, "winlogon")["pid"]) if interactive else "0x0",
+        "ProcessName": "C:\\Windows\\System32\\svchost.exe" if interactive else "-",
+        "IpAddress": ip,
+        "IpPort": str(port),
+    }
 
 
 def logon(
@@ -346,57 +372,45 @@ def logon(
     lid = logon_id(ctx)
     interactive = logon_type in (2, 10, 11)
     package = "Kerberos" if kerberos else "NTLM"
-    data = {
-        "SubjectUserSid": "S-1-5-18" if interactive else "S-1-0-0",
-        "SubjectUserName": f"{host['hostname']}$" if interactive else "-",
-        "SubjectDomainName": co.NETBIOS if interactive else "-",
-        "SubjectLogonId": "0x3e7" if interactive else "0x0",
-        "TargetUserSid": acct["sid"],
-        "TargetUserName": acct["name"],
-        "TargetDomainName": acct["domain"],
-        "TargetLogonId": lid,
-        "LogonType": str(logon_type),
-        "LogonProcessName": "User32 " if interactive else ("Kerberos" if kerberos else "NtLmSsp "),
-        "AuthenticationPackageName": "Negotiate" if interactive else package,
-        "WorkstationName": host["hostname"] if interactive else ("-" if kerberos else source),
-        "LogonGuid": guid(ctx) if kerberos else "{00000000-0000-0000-0000-000000000000}",
-        "TransmittedServices": "-",
-        "LmPackageName": "-" if kerberos or interactive else "NTLM V2",
-        "KeyLength": "0" if kerberos or interactive else "128",
-        "ProcessId": hex(system_proc(ctx, host, "winlogon")["pid"]) if interactive else "0x0",
-        "ProcessName": "C:\\Windows\\System32\\svchost.exe" if interactive else "-",
-        "IpAddress": ip,
-        "IpPort": str(port),
-        "ImpersonationLevel": "%%1833",
-        "RestrictedAdminMode": "%%1843" if logon_type == 10 else "-",
-        "TargetOutboundUserName": "-",
-        "TargetOutboundDomainName": "-",
-        "VirtualAccount": "%%1843",
-        "TargetLinkedLogonId": "0x0",
-        "ElevatedToken": "%%1842" if privileged or not interactive else "%%1843",
-    }
+    process = "Kerberos" if kerberos else "NtLmSsp "
+    data = (
+        _caller(host, interactive)
+        | {
+            "TargetUserSid": acct["sid"],
+            "TargetUserName": acct["name"],
+            "TargetDomainName": acct["domain"],
+            "TargetLogonId": lid,
+            "LogonType": str(logon_type),
+            "LogonProcessName": "User32 " if interactive else process,
+            "AuthenticationPackageName": "Negotiate" if interactive else package,
+            "WorkstationName": host["hostname"] if interactive else ("-" if kerberos else source),
+            "LogonGuid": guid(ctx) if kerberos else "{00000000-0000-0000-0000-000000000000}",
+            "TransmittedServices": "-",
+            "LmPackageName": "-" if kerberos or interactive else "NTLM V2",
+            "KeyLength": "0" if kerberos or interactive else "128",
+        }
+        | _source(ctx, host, interactive, ip, port)
+        | {
+            "ImpersonationLevel": "%%1833",
+            "RestrictedAdminMode": "%%1843" if logon_type == 10 else "-",
+            "TargetOutboundUserName": "-",
+            "TargetOutboundDomainName": "-",
+            "VirtualAccount": "%%1843",
+            "TargetLinkedLogonId": "0x0",
+            "ElevatedToken": "%%1842" if privileged or not interactive else "%%1843",
+        }
+    )
     win(ctx, ts, host, "security", 4624, data, user=acct["name"], truth=truth)
     if privileged:
-        win(
-            ctx,
-            ts,
-            host,
-            "security",
-            4672,
-            {
-                "SubjectUserSid": acct["sid"],
-                "SubjectUserName": acct["name"],
-                "SubjectDomainName": acct["domain"],
-                "SubjectLogonId": lid,
-                "PrivilegeList": "SeSecurityPrivilege\n\t\t\tSeBackupPrivilege\n\t\t\t"
-                "SeRestorePrivilege\n\t\t\tSeTakeOwnershipPrivilege\n\t\t\tSeDebugPrivilege\n\t\t\t"
-                "SeSystemEnvironmentPrivilege\n\t\t\tSeLoadDriverPrivilege\n\t\t\t"
-                "SeImpersonatePrivilege\n\t\t\tSeDelegateSessionUserImpersonatePrivilege\n\t\t\t"
-                "SeEnableDelegationPrivilege",
-            },
-            user=acct["name"],
-            truth=truth,
+        privileges = (
+            "SeSecurityPrivilege\n\t\t\tSeBackupPrivilege\n\t\t\t"
+            "SeRestorePrivilege\n\t\t\tSeTakeOwnershipPrivilege\n\t\t\tSeDebugPrivilege\n\t\t\t"
+            "SeSystemEnvironmentPrivilege\n\t\t\tSeLoadDriverPrivilege\n\t\t\t"
+            "SeImpersonatePrivilege\n\t\t\tSeDelegateSessionUserImpersonatePrivilege\n\t\t\t"
+            "SeEnableDelegationPrivilege"
         )
+        data = subject(acct | {"logon_id": lid}) | {"PrivilegeList": privileges}
+        win(ctx, ts, host, "security", 4672, data, user=acct["name"], truth=truth)
     return lid
 
 
@@ -429,30 +443,46 @@ def logon_failed(
 ) -> None:
     """4625: a bad password (or an unknown user name)."""
     interactive = logon_type in (2, 10, 11)
-    data = {
-        "SubjectUserSid": "S-1-5-18" if interactive else "S-1-0-0",
-        "SubjectUserName": f"{host['hostname']}$" if interactive else "-",
-        "SubjectDomainName": co.NETBIOS if interactive else "-",
-        "SubjectLogonId": "0x3e7" if interactive else "0x0",
-        "TargetUserSid": "S-1-0-0",
-        "TargetUserName": name,
-        "TargetDomainName": co.NETBIOS,
-        "Status": "0xc000006d",
-        "FailureReason": "%%2313",
-        "SubStatus": "0xc0000064" if unknown_user else "0xc000006a",
-        "LogonType": str(logon_type),
-        "LogonProcessName": "User32 " if interactive else "NtLmSsp ",
-        "AuthenticationPackageName": "Negotiate" if interactive else "NTLM",
-        "WorkstationName": host["hostname"] if interactive else source,
-        "TransmittedServices": "-",
-        "LmPackageName": "-",
-        "KeyLength": "0",
-        "ProcessId": hex(system_proc(ctx, host, "winlogon")["pid"]) if interactive else "0x0",
-        "ProcessName": "C:\\Windows\\System32\\svchost.exe" if interactive else "-",
-        "IpAddress": ip,
-        "IpPort": str(port),
-    }
+    data = (
+        _caller(host, interactive)
+        | {
+            "TargetUserSid": "S-1-0-0",
+            "TargetUserName": name,
+            "TargetDomainName": co.NETBIOS,
+            "Status": "0xc000006d",
+            "FailureReason": "%%2313",
+            "SubStatus": "0xc0000064" if unknown_user else "0xc000006a",
+            "LogonType": str(logon_type),
+            "LogonProcessName": "User32 " if interactive else "NtLmSsp ",
+            "AuthenticationPackageName": "Negotiate" if interactive else "NTLM",
+            "WorkstationName": host["hostname"] if interactive else source,
+            "TransmittedServices": "-",
+            "LmPackageName": "-",
+            "KeyLength": "0",
+        }
+        | _source(ctx, host, interactive, ip, port)
+    )
     win(ctx, ts, host, "security", 4625, data, user=name, truth=truth)
+
+
+def script_block(ctx: Ctx, ts: int, host: co.Host, user: str, text: str, truth: Truth) -> None:
+    """PowerShell 4104: a script block was run."""
+    data = {
+        "MessageNumber": "1",
+        "MessageTotal": "1",
+        "ScriptBlockText": text,
+        "ScriptBlockId": guid(ctx)[1:-1],
+        "Path": "",
+    }
+    win(ctx, ts, host, "powershell", 4104, data, user=user, truth=truth)
+
+
+def task_created(
+    ctx: Ctx, ts: int, host: co.Host, acct: Acct, name: str, xml: str, truth: Truth
+) -> None:
+    """4698: ``acct`` created the scheduled task ``name``."""
+    data = subject(acct) | {"TaskName": name, "TaskContent": xml}
+    win(ctx, ts, host, "security", 4698, data, user=acct["name"], truth=truth)
 
 
 def subject(acct: Acct) -> dict[str, str]:
