@@ -35,8 +35,9 @@ scenario_app = typer.Typer(
 app.add_typer(lake_app, name="lake")
 app.add_typer(db_app, name="db")
 app.add_typer(scenario_app, name="scenario")
-intel_app = typer.Typer(help="The threat-intelligence knowledge base (STIX 2.1).",
-                        no_args_is_help=True)
+intel_app = typer.Typer(
+    help="The threat-intelligence knowledge base (STIX 2.1).", no_args_is_help=True
+)
 app.add_typer(intel_app, name="intel")
 
 out = Console(highlight=False)
@@ -364,39 +365,49 @@ def demo(
 
 
 def _print_import(report: Any) -> None:
-    out.print(Text(
-        f"{report.source}: {report.added:,} added, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
-    ))
+    out.print(
+        Text(
+            f"{report.source}: {report.added:,} added, {report.updated:,} updated, "
+            f"{report.unchanged:,} unchanged, {report.rejected:,} rejected"
+        )
+    )
     for reason in report.reasons[:10]:
         err.print(Text(f"  rejected: {reason}"))
 
 
 @intel_app.command("init")
 def intel_init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Load the knowledge that ships with crownwatch: MITRE ATT&CK Enterprise."""
-    from crownwatch.intel import attack, kb
+    """Load the knowledge that ships with crownwatch, offline: MITRE ATT&CK Enterprise and the
+    MISP galaxy's threat actors (country, sponsor, targeted sectors), linked to ATT&CK."""
+    from crownwatch.intel import attack, galaxy, kb
 
     store = Store.open(_settings(ctx))
-    report = kb.import_objects(store, attack.objects(), attack.SOURCE, default_tlp="clear")
+    objects = attack.objects()
+    reports = [
+        kb.import_objects(store, objects, attack.SOURCE, default_tlp="clear"),
+        kb.import_objects(store, galaxy.actors(objects), galaxy.SOURCE, default_tlp="clear"),
+    ]
     store.close()
     if as_json:
-        print_json({"imports": [report.as_dict()]})
+        print_json({"imports": [r.as_dict() for r in reports]})
     else:
-        _print_import(report)
+        for report in reports:
+            _print_import(report)
 
 
 @intel_app.command("import")
 def intel_import(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="STIX 2.x bundles: files, folders, .gz.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders: STIX, MISP, feeds.")],
     source: Annotated[str, typer.Option(help="Name of the source, kept on every object.")] = "",
     tlp: Annotated[str, typer.Option(help="TLP for objects without a marking.")] = "amber",
     confidence: Annotated[int | None, typer.Option(help="Confidence 0-100 where missing.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import STIX bundles; idempotent: importing the same objects again changes nothing."""
-    from crownwatch.intel import kb, stixfiles, stixobj
+    """Import STIX 2.x bundles, MISP events and MISP feed folders (files, folders, .gz).
+
+    Idempotent: importing the same objects again changes nothing."""
+    from crownwatch.intel import importers, stixobj
 
     if tlp not in stixobj.TLP_ORDER:
         raise UsageError(f"--tlp is one of {', '.join(stixobj.TLP_ORDER)}, not {tlp!r}")
@@ -406,22 +417,18 @@ def intel_import(
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     store = Store.open(_settings(ctx))
-    reports, unreadable = [], []
-    for path in stixfiles.files(paths):
-        try:  # a file that breaks off imports nothing: one transaction per file
-            found = stixfiles.read(path)
-            reports.append(kb.import_objects(store, found, source or path.name, tlp, confidence))
-        except stixfiles.Unreadable as exc:
-            unreadable.append({"file": str(path), "reason": str(exc)})
+    outcome = importers.import_paths(store, paths, source, tlp, confidence)
     store.close()
     if as_json:
-        print_json({"imports": [r.as_dict() for r in reports], "unreadable": unreadable})
+        print_json(
+            {"imports": [r.as_dict() for r in outcome.reports], "unreadable": outcome.unreadable}
+        )
     else:
-        for report in reports:
+        for report in outcome.reports:
             _print_import(report)
-        for item in unreadable:
+        for item in outcome.unreadable:
             err.print(Text(f"error: {item['file']}: {item['reason']}"))
-    if unreadable or any(r.rejected for r in reports):
+    if outcome.unreadable or any(r.rejected for r in outcome.reports):
         raise typer.Exit(1)
 
 
@@ -438,12 +445,15 @@ def intel_show(
     found = kb.resolve(store, name)
     if not found:
         store.close()
-        raise UsageError(f"nothing in the knowledge base is called {name!r} "
-                         "(try `crownwatch intel search`, or `crownwatch intel init` first)")
+        raise UsageError(
+            f"nothing in the knowledge base is called {name!r} "
+            "(try `crownwatch intel search`, or `crownwatch intel init` first)"
+        )
     profile = kb.profile(store, found[0])
     store.close()
-    profile["also_matching"] = [{"id": o["id"], "name": o.get("name"), "type": o["type"]}
-                                for o in found[1:]]
+    profile["also_matching"] = [
+        {"id": o["id"], "name": o.get("name"), "type": o["type"]} for o in found[1:]
+    ]
     if as_json:
         print_json(profile)
     else:
@@ -456,23 +466,38 @@ def _print_profile(p: dict[str, Any]) -> None:
     if p["aliases"]:
         out.print(Text("aliases: " + ", ".join(p["aliases"])))
     if p["country"] or p["target_sectors"]:
-        out.print(Text(f"country: {p['country'] or '?'}; targets: "
-                       + ", ".join(p["target_sectors"] or ["?"])))
+        out.print(
+            Text(
+                f"country: {p['country'] or '?'}; targets: "
+                + ", ".join(p["target_sectors"] or ["?"])
+            )
+        )
     if p["revoked"]:
         out.print(Text("revoked", style="bold red"))
     description = p["description"].split("\n")[0]
     out.print(Text(description[:600] + ("…" if len(description) > 600 else "")))
-    rows = [[tactic, ", ".join(f"{t['id']} {t['name']}" for t in items)]
-            for tactic, items in p["techniques"].items()]
+    rows = [
+        [tactic, ", ".join(f"{t['id']} {t['name']}" for t in items)]
+        for tactic, items in p["techniques"].items()
+    ]
     if rows:
         out.print(_table("Techniques by tactic", ["tactic", "techniques"], rows, limit=5000))
     if p["software"]:
-        out.print(_table("Software", ["id", "name", "type"],
-                         [[s["id"], s["name"], s["type"]] for s in p["software"]]))
+        out.print(
+            _table(
+                "Software",
+                ["id", "name", "type"],
+                [[s["id"], s["name"], s["type"]] for s in p["software"]],
+            )
+        )
     if p["campaigns"]:
-        out.print(_table("Campaigns", ["id", "name", "first seen", "last seen"],
-                         [[c["id"], c["name"], c["first_seen"], c["last_seen"]]
-                          for c in p["campaigns"]]))
+        out.print(
+            _table(
+                "Campaigns",
+                ["id", "name", "first seen", "last seen"],
+                [[c["id"], c["name"], c["first_seen"], c["last_seen"]] for c in p["campaigns"]],
+            )
+        )
     out.print(Text(f"{len(p['indicators'])} indicators; {len(p['sources'])} sources"))
     for source in p["sources"][:8]:
         out.print(Text(f"  {source['name']}: {source['url']}"))
@@ -493,13 +518,26 @@ def intel_search(
     store = Store.open(_settings(ctx))
     found = kb.search(store, text, limit)
     store.close()
-    items = [{"id": o["id"], "attack_id": stixobj.external_id(o), "type": o["type"],
-              "name": o.get("name"), "revoked": bool(o.get("revoked"))} for o in found]
+    items = [
+        {
+            "id": o["id"],
+            "attack_id": stixobj.external_id(o),
+            "type": o["type"],
+            "name": o.get("name"),
+            "revoked": bool(o.get("revoked")),
+        }
+        for o in found
+    ]
     if as_json:
         print_json(items)
     else:
-        out.print(_table(f"{len(items)} found", ["attack id", "name", "type", "id"],
-                         [[i["attack_id"], i["name"], i["type"], i["id"]] for i in items]))
+        out.print(
+            _table(
+                f"{len(items)} found",
+                ["attack id", "name", "type", "id"],
+                [[i["attack_id"], i["name"], i["type"], i["id"]] for i in items],
+            )
+        )
 
 
 @intel_app.command("stats")
@@ -513,8 +551,11 @@ def intel_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(counts)
     else:
-        out.print(_table("Knowledge base", ["type", "objects"],
-                         [[t, f"{n:,}"] for t, n in counts.items()]))
+        out.print(
+            _table(
+                "Knowledge base", ["type", "objects"], [[t, f"{n:,}"] for t, n in counts.items()]
+            )
+        )
 
 
 def main() -> None:

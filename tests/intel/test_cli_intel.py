@@ -23,14 +23,20 @@ def cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
     home = tmp_path / "home"
     init = json.loads(cw(home, "intel", "init", "--json").stdout)
-    assert init["imports"][0]["added"] == 24_771
+    attack, galaxy = init["imports"]
+    assert attack["added"] == 24_771 and galaxy["added"] > 2_000
+    assert attack["rejected"] == galaxy["rejected"] == 0
     again = json.loads(cw(home, "intel", "init", "--json").stdout)
     assert (again["imports"][0]["added"], again["imports"][0]["unchanged"]) == (0, 24_771)
+    assert again["imports"][1]["added"] == 0
 
     profile = json.loads(cw(home, "intel", "show", "APT41", "--json").stdout)
     assert profile["attack_id"] == "G0096"
     assert "T1566.001" in {t["id"] for t in profile["techniques"]["initial-access"]}
     assert {"KEYPLUG", "DUSTPAN"} <= {s["name"] for s in profile["software"]}
+    assert profile["country"] == "CN"  # from the MISP galaxy actor linked to G0096
+    assert "China" in (profile["state_sponsor"] or "") or profile["state_sponsor"] is None
+    assert profile["target_sectors"]
     shown = cw(home, "intel", "show", "G0096")
     assert shown.returncode == 0 and "Techniques by tactic" in shown.stdout
     found = json.loads(cw(home, "intel", "search", "typhoon", "--json").stdout)
@@ -48,6 +54,22 @@ def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
     stats = json.loads(cw(home, "intel", "stats", "--json").stdout)
     indicators = sum(o["type"] == "indicator" for o in objects)
     assert stats["indicator"] == indicators > 0
+
+
+def test_misp_event_and_feed_import(tmp_path: Path) -> None:
+    misp_data = Path(__file__).resolve().parents[1] / "data" / "misp"
+    home = tmp_path / "home"
+    result = cw(home, "intel", "import", "--json", str(misp_data))
+    out = json.loads(result.stdout)
+    by_source = {i["source"]: i for i in out["imports"]}
+    assert set(by_source) == {"event_apt41.json", "misp-feed:feed"}
+    event = by_source["event_apt41.json"]
+    assert event["added"] > 10 and event["rejected"] >= 2
+    assert any("unknown MISP attribute type 'foo-bar'" in r for r in event["reasons"])
+    assert by_source["misp-feed:feed"]["rejected"] == 1  # the truncated event file
+    assert result.returncode == 1  # something was rejected: say so
+    again = json.loads(cw(home, "intel", "import", "--json", str(misp_data)).stdout)
+    assert sum(i["added"] for i in again["imports"]) == 0
 
 
 def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
 #: import time to version it). It is newer than ``STUB_TIME``, so a galaxy object
 #: supersedes a name-only stub with the same id.
 TIMESTAMP = "2000-01-01T00:00:00.000Z"
+SOURCE = "misp-galaxy"
 #: created/modified of name-only stubs (e.g. from MISP tags): older than any real object.
 STUB_TIME = "1970-01-01T00:00:00.000Z"
 MAX_TEXT = 8192

@@ -49,8 +49,13 @@ def import_objects(
     source: str,
     default_tlp: str | None = None,
     default_confidence: int | None = None,
+    rejected: Iterable[tuple[str, str]] = (),
 ) -> ImportReport:
-    """Add STIX objects (dicts; 2.0 is upgraded) to the knowledge base in one transaction."""
+    """Add STIX objects (dicts; 2.0 is upgraded) to the knowledge base in one transaction.
+
+    ``rejected`` are (what, reason) pairs a converter (MISP, CSV…) already turned down:
+    they are kept and counted with the objects this import rejects itself.
+    """
     report = ImportReport(uuid.uuid4().hex, source[:500])
     now = datetime.now(UTC)
     with store.engine.begin() as conn:
@@ -68,6 +73,8 @@ def import_objects(
                 }
             ],
         )
+        for what, reason in rejected:
+            _reject(conn, report, what, f"{what}: {reason}")
         for chunk in _chunks(objects, CHUNK):
             _import_chunk(conn, chunk, report, now, default_tlp, default_confidence)
         conn.execute(
@@ -386,6 +393,17 @@ def profile(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
         if r["relationship_type"] in ("related-to", "targets", "originates-from", "attributed-to")
         and o["type"] not in ("campaign",)
     ]
+    # what the MISP galaxy knows of this group (country, sponsor, targets), when linked
+    galaxy = [o for _, o in out + inbound if o.get("x_crownwatch_attack_ref") == obj["id"]]
+    country = obj.get("x_crownwatch_country") or next(
+        (g["x_crownwatch_country"] for g in galaxy if g.get("x_crownwatch_country")), None
+    )
+    sponsor = obj.get("x_crownwatch_state_sponsor") or next(
+        (g["x_crownwatch_state_sponsor"] for g in galaxy if g.get("x_crownwatch_state_sponsor")),
+        None,
+    )
+    sectors = sorted({s for g in [obj, *galaxy] for s in g.get("x_crownwatch_target_sectors", [])})
+    victims = sorted({v for g in [obj, *galaxy] for v in g.get("x_crownwatch_victims", [])})
     sources = [
         {"name": ref.get("source_name"), "url": ref.get("url")}
         for ref in obj.get("external_references") or []
@@ -398,8 +416,10 @@ def profile(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
         "name": obj.get("name"),
         "aliases": [a for a in stixobj.aliases(obj) if a != obj.get("name")],
         "description": obj.get("description", ""),
-        "country": obj.get("x_crownwatch_country"),
-        "target_sectors": obj.get("x_crownwatch_target_sectors", []),
+        "country": country,
+        "state_sponsor": sponsor,
+        "target_sectors": sectors,
+        "victims": victims,
         "techniques": {k: sorted(v, key=lambda t: t["id"]) for k, v in sorted(techniques.items())},
         "software": sorted(software, key=lambda s: s["id"]),
         "campaigns": sorted(campaigns, key=lambda c: c["id"]),

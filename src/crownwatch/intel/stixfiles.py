@@ -60,8 +60,8 @@ def _read_whole(path: Path) -> list[Any]:
         if not isinstance(found, list):
             raise Unreadable("bundle objects is not a list")
         return found
-    if isinstance(doc, dict) and "type" in doc:
-        return [doc]
+    if isinstance(doc, dict) and ("type" in doc or "Event" in doc or "response" in doc):
+        return [doc]  # one STIX object, or a MISP event (or search response)
     if isinstance(doc, list):
         return doc
     raise Unreadable("neither a STIX bundle, an object nor a list of objects")
