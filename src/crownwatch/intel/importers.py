@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from crownwatch.intel import kb, misp, stixfiles
 from crownwatch.store import Store
 
@@ -82,7 +80,7 @@ def _feed(
 
 
 def _is_misp(obj: Any) -> bool:
-    return isinstance(obj, dict) and ("Event" in obj or "Attribute" in obj and "uuid" in obj)
+    return isinstance(obj, dict) and ("Event" in obj or "response" in obj)
 
 
 def _from_misp(events: list[Any], tlp: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
@@ -103,8 +101,3 @@ def _from_misp(events: list[Any], tlp: str) -> tuple[list[dict[str, Any]], list[
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
-
-
-def event_json(path: Path) -> dict[str, Any]:
-    """A MISP event file as a dict (for tests and tools)."""
-    return dict(orjson.loads(path.read_bytes()))
