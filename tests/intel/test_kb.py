@@ -134,3 +134,27 @@ def test_attack_profile_and_questions_later_stages_ask(store: Store) -> None:
     assert "APT41" in users and len(users) > 50
     assert kb.resolve(store, "g0096")[0]["name"] == "APT41"
     assert kb.counts(store)["intrusion-set"] == 187
+
+
+def test_sightings_decay_and_warninglists_decide_what_matches(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crownwatch.intel.warninglists import Warninglists
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    fresh = _indicator(1, "45.77.12.34", confidence=90, valid_from="2026-02-25T00:00:00Z")
+    old = _indicator(2, "45.77.12.35", confidence=90, valid_from="2025-06-01T00:00:00Z")
+    resolver = _indicator(3, "8.8.8.8", confidence=90, valid_from="2026-02-25T00:00:00Z")
+    kb.import_objects(store, [fresh, old, resolver], "feed")
+    lists = Warninglists.load(["public-dns-v4"])
+    index = kb.live_index(store, now, lists=lists)
+    assert set(index.values) == {("ipv4-addr", "45.77.12.34")}
+    assert (index.decayed, index.warninglisted) == (1, 1)
+    # a sighting yesterday brings the old indicator back: its age counts from then
+    assert kb.record_sightings(store, [(old["id"], now - timedelta(days=1), 3)]) == 1
+    kb.record_sightings(store, [(old["id"], now - timedelta(days=20), 2)])
+    assert kb.sightings(store, [old["id"]])[old["id"]]["count"] == 5
+    assert ("ipv4-addr", "45.77.12.35") in kb.live_index(store, now).values
+    status = kb.indicator_status(store, kb.get(store, resolver["id"]) or {}, now, lists=lists)
+    assert status["decay"]["live"] and not status["matches"]
+    assert status["warninglists"][0]["list"] == "public-dns-v4"

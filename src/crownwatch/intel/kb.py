@@ -17,9 +17,16 @@ import orjson
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 
+from crownwatch.errors import ParseError
 from crownwatch.intel import stixobj
 from crownwatch.store import Store
-from crownwatch.store.models import IndicatorValue, IntelImport, IntelRejected, StixObject
+from crownwatch.store.models import (
+    IndicatorSighting,
+    IndicatorValue,
+    IntelImport,
+    IntelRejected,
+    StixObject,
+)
 
 CHUNK = 5_000
 _IN = 500  # ids per IN (…) look-up
@@ -475,3 +482,175 @@ def counts(store: Store) -> dict[str, int]:
             .order_by(StixObject.type)
         ).all()
     return {t: int(n) for t, n in rows}
+
+
+# -- sightings, ageing and the live indicators ---------------------------------------------
+
+#: Index kinds → the decay model's kinds and the warninglists' kinds.
+DECAY_KIND = {
+    "ipv4-addr": "ipv4-addr",
+    "ipv6-addr": "ipv6-addr",
+    "domain-name": "domain-name",
+    "url": "url",
+    "md5": "md5",
+    "sha1": "sha1",
+    "sha256": "sha256",
+}
+WARNING_KIND = {
+    "ipv4-addr": "ip",
+    "ipv6-addr": "ip",
+    "domain-name": "domain",
+    "url": "url",
+    "md5": "hash",
+    "sha1": "hash",
+    "sha256": "hash",
+    "email-addr": "email",
+}
+
+
+def record_sightings(store: Store, hits: Iterable[tuple[str, datetime, int]]) -> int:
+    """Count matches of indicators: (indicator id, when, how many). Returns indicators touched.
+
+    The detection stage calls this when an indicator matches; counts add up and the
+    first/last seen times widen, so an indicator's age counts from its last sighting.
+    """
+    merged: dict[str, list[Any]] = {}
+    for ident, when, count in hits:
+        entry = merged.setdefault(ident, [0, when, when])
+        entry[0] += count
+        entry[1], entry[2] = min(entry[1], when), max(entry[2], when)
+    if not merged:
+        return 0
+    with store.engine.begin() as conn:
+        known = _sighting_rows(conn, list(merged))
+        for ident, (count, first, last) in merged.items():
+            if ident in known:
+                old_count, old_first, old_last = known[ident]
+                conn.execute(
+                    update(IndicatorSighting)
+                    .where(IndicatorSighting.indicator_id == ident)
+                    .values(
+                        count=old_count + count,
+                        first_seen=min(old_first, first),
+                        last_seen=max(old_last, last),
+                    )
+                )
+            else:
+                conn.execute(
+                    insert(IndicatorSighting),
+                    [
+                        {
+                            "indicator_id": ident,
+                            "count": count,
+                            "first_seen": first,
+                            "last_seen": last,
+                        }
+                    ],
+                )
+    return len(merged)
+
+
+def _sighting_rows(conn: Connection, ids: list[str]) -> dict[str, tuple[int, datetime, datetime]]:
+    found: dict[str, tuple[int, datetime, datetime]] = {}
+    for start in range(0, len(ids), _IN):
+        for ident, count, first, last in conn.execute(
+            select(
+                IndicatorSighting.indicator_id,
+                IndicatorSighting.count,
+                IndicatorSighting.first_seen,
+                IndicatorSighting.last_seen,
+            ).where(IndicatorSighting.indicator_id.in_(ids[start : start + _IN]))
+        ):
+            found[ident] = (int(count), _aware(first), _aware(last))
+    return found
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def sightings(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Count and first/last seen of each indicator that has been sighted."""
+    with store.engine.connect() as conn:
+        rows = _sighting_rows(conn, ids)
+    return {i: {"count": c, "first_seen": f, "last_seen": last} for i, (c, f, last) in rows.items()}
+
+
+def indicator_status(
+    store: Store,
+    indicator: dict[str, Any],
+    now: datetime,
+    model: Any = None,
+    lists: Any = None,
+) -> dict[str, Any]:
+    """Why an indicator does or does not match now: decay terms, sightings, warninglists."""
+    from crownwatch.intel import decay
+
+    pairs = stixobj.indexed_values(indicator) if indicator["type"] == "indicator" else []
+    seen = sightings(store, [indicator["id"]]).get(indicator["id"])
+    last = seen["last_seen"] if seen else None
+    kind = next((DECAY_KIND[k] for k, _ in pairs if k in DECAY_KIND), "other")
+    terms = decay.explain(indicator, kind, now, last, model or decay.Model())
+    hits: list[dict[str, Any]] = []
+    if lists is not None:
+        for k, value in pairs:
+            if k in WARNING_KIND:
+                hits.extend(h.__dict__ for h in lists.check(value, WARNING_KIND[k]))
+    return {
+        "id": indicator["id"],
+        "values": pairs,
+        "decay": terms,
+        "sightings": seen,
+        "warninglists": hits,
+        "matches": bool(terms["live"]) and not hits,
+    }
+
+
+@dataclass
+class LiveIndex:
+    """The indicator values detection should match now, and why the others are left out."""
+
+    values: dict[tuple[str, str], list[str]]
+    decayed: int = 0
+    warninglisted: int = 0
+    revoked: int = 0
+
+
+def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None) -> LiveIndex:
+    """Every (kind, value) → indicator ids whose indicator is live now.
+
+    Revoked and decayed indicators (score below the model's threshold) stay in the
+    knowledge base but are left out; so are values on a warninglist, when lists are given.
+    """
+    from crownwatch.intel import decay
+
+    model = model or decay.Model()
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(IndicatorValue.kind, IndicatorValue.value, StixObject.object)
+            .join(StixObject, StixObject.id == IndicatorValue.indicator_id)
+            .where(StixObject.current)
+        ).all()
+        seen = _sighting_rows(conn, sorted({orjson.loads(o)["id"] for _, _, o in rows}))
+    index = LiveIndex({})
+    verdicts: dict[tuple[str, str], bool] = {}
+    for kind, value, text in rows:
+        obj = orjson.loads(text)
+        if obj.get("revoked"):
+            index.revoked += 1
+            continue
+        key = (obj["id"], DECAY_KIND.get(kind, "other"))
+        if key not in verdicts:
+            last = seen[obj["id"]][2] if obj["id"] in seen else None
+            try:
+                verdicts[key] = decay.live(obj, key[1], now, last, model)
+            except ParseError:  # an unreadable date: the indicator cannot be judged live
+                verdicts[key] = False
+        if not verdicts[key]:
+            index.decayed += 1
+            continue
+        if lists is not None and kind in WARNING_KIND and lists.check(value, WARNING_KIND[kind]):
+            index.warninglisted += 1
+            continue
+        index.values.setdefault((kind, value), []).append(obj["id"])
+    return index

@@ -113,4 +113,17 @@ class IntelRejected(Base):
     raw: Mapped[str] = mapped_column(Text)
 
 
+
+
+class IndicatorSighting(Base):
+    """How often, and from when to when, an indicator matched (one row per indicator)."""
+
+    __tablename__ = "indicator_sightings"
+
+    indicator_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 from crownwatch.store import taxii_models  # noqa: E402, F401
