@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -39,6 +40,10 @@ intel_app = typer.Typer(
     help="The threat-intelligence knowledge base (STIX 2.1).", no_args_is_help=True
 )
 app.add_typer(intel_app, name="intel")
+taxii_app = typer.Typer(
+    help="TAXII 2.1 collections and tokens served by `crownwatch serve`.", no_args_is_help=True
+)
+app.add_typer(taxii_app, name="taxii")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -398,13 +403,25 @@ def intel_init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @intel_app.command("import")
 def intel_import(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders: STIX, MISP, feeds.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files and folders (STIX, MISP events, MISP feeds), or TAXII 2.1 server URLs."
+        ),
+    ],
     source: Annotated[str, typer.Option(help="Name of the source, kept on every object.")] = "",
     tlp: Annotated[str, typer.Option(help="TLP for objects without a marking.")] = "amber",
     confidence: Annotated[int | None, typer.Option(help="Confidence 0-100 where missing.")] = None,
+    token: Annotated[
+        str, typer.Option(help="Bearer token for TAXII URLs (env CROWNWATCH_TAXII_TOKEN).")
+    ] = "",
+    collection: Annotated[
+        str | None, typer.Option(help="TAXII collection id or title (default: every readable one).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import STIX 2.x bundles, MISP events and MISP feed folders (files, folders, .gz).
+    """Import STIX 2.x bundles, MISP events and MISP feed folders (files, folders, .gz), or poll
+    TAXII 2.1 servers (only what was added since the last poll).
 
     Idempotent: importing the same objects again changes nothing."""
     from crownwatch.intel import importers, stixobj
@@ -413,12 +430,22 @@ def intel_import(
         raise UsageError(f"--tlp is one of {', '.join(stixobj.TLP_ORDER)}, not {tlp!r}")
     if confidence is not None and not 0 <= confidence <= 100:
         raise UsageError("--confidence is 0 to 100")
-    missing = [str(p) for p in paths if not p.exists()]
+    urls = [p for p in paths if p.startswith(("http://", "https://"))]
+    files = [Path(p) for p in paths if p not in urls]
+    missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     store = Store.open(_settings(ctx))
-    outcome = importers.import_paths(store, paths, source, tlp, confidence)
-    store.close()
+    try:
+        outcome = importers.import_paths(store, files, source, tlp, confidence)
+        if urls:
+            from crownwatch.intel import taxii_client
+
+            secret = token or os.environ.get("CROWNWATCH_TAXII_TOKEN", "")
+            for url in urls:
+                outcome.reports.extend(taxii_client.poll(store, url, secret, collection))
+    finally:
+        store.close()
     if as_json:
         print_json(
             {"imports": [r.as_dict() for r in outcome.reports], "unreadable": outcome.unreadable}
@@ -556,6 +583,70 @@ def intel_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "Knowledge base", ["type", "objects"], [[t, f"{n:,}"] for t, n in counts.items()]
             )
         )
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the TAXII 2.1 API (/taxii2/) over HTTP; put TLS in front of it (a reverse proxy)."""
+    import uvicorn
+
+    from crownwatch.api.app import create_app
+
+    uvicorn.run(create_app(_settings(ctx)), host=host, port=port, log_level="info")
+
+
+@taxii_app.command("add-collection")
+def taxii_add_collection(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="The collection's title.")],
+    description: str = "",
+    read: Annotated[bool, typer.Option("--read/--no-read", help="Clients may read.")] = True,
+    write: Annotated[bool, typer.Option("--write/--no-write", help="Clients may add.")] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="Only objects from these import sources (repeatable; default all)."),
+    ] = None,
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only these STIX types (repeatable; default all)."),
+    ] = None,
+    allow_amber_strict: Annotated[
+        bool, typer.Option(help="Also serve TLP:AMBER+STRICT objects (TLP:RED never leaves).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a TAXII collection: a filtered view of the knowledge base."""
+    from crownwatch.api.app import add_collection
+
+    store = Store.open(_settings(ctx))
+    row = add_collection(
+        store, title, description, read, write, source or (), type_ or (), allow_amber_strict
+    )
+    store.close()
+    if as_json:
+        print_json(row)
+    else:
+        out.print(Text(f"collection {row['id']}: {title}"))
+
+
+@taxii_app.command("add-token")
+def taxii_add_token(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who the token is for.")],
+    read: Annotated[list[str] | None, typer.Option(help="Collection ids it may read.")] = None,
+    write: Annotated[list[str] | None, typer.Option(help="Collection ids it may add to.")] = None,
+) -> None:
+    """Make a bearer token (printed once; only its hash is kept). Same name: replaced."""
+    from crownwatch.api.app import add_token
+
+    store = Store.open(_settings(ctx))
+    secret = add_token(store, name, read or (), write or ())
+    store.close()
+    out.print(secret)
 
 
 def main() -> None:
