@@ -567,6 +567,80 @@ def intel_search(
         )
 
 
+@intel_app.command("export")
+def intel_export(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Argument(help="stix, misp or navigator.")],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="A group, software or campaign: it and what it is related to (navigator: its "
+            "techniques). Without one: every object (of --type)."
+        ),
+    ] = None,
+    type_: Annotated[list[str] | None, typer.Option("--type", help="STIX types to export.")] = None,
+    audience: Annotated[
+        str,
+        typer.Option(help="public, community or organization: what TLP may go (RED never does)."),
+    ] = "organization",
+    allow_amber_strict: bool = False,
+    validate: Annotated[
+        bool, typer.Option(help="Check the STIX bundle with stix2-validator.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default stdout).")
+    ] = None,
+) -> None:
+    """Share knowledge: a STIX 2.1 bundle, a MISP event, or an ATT&CK Navigator layer."""
+    from crownwatch.intel import export, kb, markings, misp, stixobj
+
+    if fmt not in ("stix", "misp", "navigator"):
+        raise UsageError(f"format is stix, misp or navigator, not {fmt!r}")
+    if audience not in markings.AUDIENCES:
+        raise UsageError(f"--audience is one of {', '.join(markings.AUDIENCES)}")
+    store = Store.open(_settings(ctx))
+    try:
+        found = kb.resolve(store, name) if name else []
+        if name and not found:
+            raise UsageError(f"nothing in the knowledge base is called {name!r}")
+        if fmt == "navigator":
+            if not found:
+                raise UsageError("a Navigator layer needs a group, software or campaign name")
+            document: Any = export.group_layer(kb.profile(store, found[0]))
+        else:
+            chosen = kb.neighbourhood(store, found[0]) if found else kb.objects(store, type_)
+            if type_:
+                chosen = [o for o in chosen if o["type"] in type_]
+            shared = [
+                o
+                for o in chosen
+                if o["type"] == "marking-definition"
+                or markings.may_share(stixobj.tlp(o, None) or "clear", audience, allow_amber_strict)
+            ]
+            bundle = export.stix_bundle(shared, name or "crownwatch-export")
+            if validate:
+                problems = export.validate(bundle)
+                for problem in problems[:20]:
+                    err.print(Text(f"invalid: {problem}"))
+                if problems:
+                    raise typer.Exit(1)
+            document = (
+                bundle
+                if fmt == "stix"
+                else misp.stix_to_event(
+                    bundle["objects"], f"crownwatch export: {name or 'knowledge base'}"
+                )
+            )
+    finally:
+        store.close()
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output:
+        output.write_text(text)
+        err.print(Text(f"wrote {output}"))
+    else:
+        sys.stdout.write(text)
+
+
 @intel_app.command("stats")
 def intel_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """How many objects of each type the knowledge base holds."""

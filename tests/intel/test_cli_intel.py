@@ -55,6 +55,18 @@ def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
     indicators = sum(o["type"] == "indicator" for o in objects)
     assert stats["indicator"] == indicators > 0
 
+    layer = json.loads(cw(home, "intel", "export", "navigator", "G0096").stdout)
+    assert {t["techniqueID"] for t in layer["techniques"]} >= {"T1566.001", "T1003.001"}
+    exported = cw(home, "intel", "export", "stix", "G0096", "--validate",
+                  "--out", str(tmp_path / "g0096.json"))
+    assert exported.returncode == 0, exported.stderr
+    bundle = json.loads((tmp_path / "g0096.json").read_text())
+    assert bundle["type"] == "bundle" and len(bundle["objects"]) > 100
+    assert {o["spec_version"] for o in bundle["objects"] if "spec_version" in o} == {"2.1"}
+    event = json.loads(cw(home, "intel", "export", "misp", "--type", "indicator").stdout)
+    values = {a["value"] for a in event["Event"]["Attribute"]}
+    assert len(values) == indicators
+
 
 def test_misp_event_and_feed_import(tmp_path: Path) -> None:
     misp_data = Path(__file__).resolve().parents[1] / "data" / "misp"

@@ -654,3 +654,13 @@ def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None
             continue
         index.values.setdefault((kind, value), []).append(obj["id"])
     return index
+
+
+def neighbourhood(store: Store, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """An object, the relationships around it and the objects at their other ends."""
+    found: dict[str, dict[str, Any]] = {obj["id"]: obj}
+    for direction in ("out", "in"):
+        for rel, other in relationships(store, obj["id"], direction):
+            found.setdefault(rel["id"], rel)
+            found.setdefault(other["id"], other)
+    return list(found.values())
