@@ -158,3 +158,19 @@ def test_sightings_decay_and_warninglists_decide_what_matches(store: Store) -> N
     status = kb.indicator_status(store, kb.get(store, resolver["id"]) or {}, now, lists=lists)
     assert status["decay"]["live"] and not status["matches"]
     assert status["warninglists"][0]["list"] == "public-dns-v4"
+
+
+def test_actors_targeting_a_sector_and_country(tmp_path: Path) -> None:
+    from crownwatch.intel import galaxy
+
+    s = Store.open(config.load(home=tmp_path, environ={}))
+    objects = attack.objects()
+    kb.import_objects(s, galaxy.actors(objects), galaxy.SOURCE, "clear")
+    pharma = {o["name"] for o in kb.actors_targeting(s, sector="pharmacy")}
+    both = {
+        o["name"]
+        for o in kb.actors_targeting(s, sector="Pharmacy", country="United States of America")
+    }
+    assert "APT41" in pharma and both <= pharma and both
+    assert kb.actors_targeting(s) == []
+    s.close()

@@ -664,3 +664,26 @@ def neighbourhood(store: Store, obj: dict[str, Any]) -> list[dict[str, Any]]:
             found.setdefault(rel["id"], rel)
             found.setdefault(other["id"], other)
     return list(found.values())
+
+
+def actors_targeting(
+    store: Store, sector: str | None = None, country: str | None = None
+) -> list[dict[str, Any]]:
+    """Intrusion sets known (from the MISP galaxy) to target a sector and/or a country.
+
+    Sector and country match case-insensitively on the galaxy's names ("Pharmacy",
+    "High tech"; "United States").
+    """
+    want_sector = sector.casefold() if sector else None
+    want_country = country.casefold() if country else None
+    found = []
+    for obj in objects(store, ["intrusion-set"]):
+        sectors = {s.casefold() for s in obj.get("x_crownwatch_target_sectors", [])}
+        victims = {v.casefold() for v in obj.get("x_crownwatch_victims", [])}
+        if want_sector and want_sector not in sectors:
+            continue
+        if want_country and want_country not in victims:
+            continue
+        if want_sector or want_country:
+            found.append(obj)
+    return found
