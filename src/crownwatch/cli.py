@@ -567,6 +567,79 @@ def intel_search(
         )
 
 
+@intel_app.command("extract")
+def intel_extract(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A threat report: text, HTML, Markdown or PDF.")],
+    do_import: Annotated[
+        bool, typer.Option("--import", help="Add the result to the knowledge base.")
+    ] = False,
+    tlp: Annotated[str, typer.Option(help="TLP where the report states none.")] = "amber",
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn a report into knowledge: indicators, ATT&CK techniques, groups and software named,
+    as a STIX 2.1 report bundle."""
+    from crownwatch.intel import attack, extract, kb, knowledge, stixobj
+
+    if tlp not in stixobj.TLP_ORDER:
+        raise UsageError(f"--tlp is one of {', '.join(stixobj.TLP_ORDER)}, not {tlp!r}")
+    if not file.is_file():
+        raise UsageError(f"no such file: {file}")
+    store = Store.open(_settings(ctx))
+    try:
+        known = kb.objects(
+            store, ["attack-pattern", "intrusion-set", "malware", "tool", "relationship"]
+        )
+        if not any(o["type"] == "attack-pattern" for o in known):
+            known = attack.objects()  # an empty knowledge base: ATT&CK still ships
+        bundle = extract.extract(file.read_bytes(), file.name, knowledge.build(known))
+        report = (
+            kb.import_objects(store, bundle["objects"], f"extract:{file.name}", tlp)
+            if do_import
+            else None
+        )
+    finally:
+        store.close()
+    if as_json:
+        print_json(bundle if report is None else {"bundle": bundle, "import": report.as_dict()})
+        return
+    _print_extract(bundle)
+    if report is not None:
+        _print_import(report)
+
+
+def _print_extract(bundle: dict[str, Any]) -> None:
+    report = next(o for o in bundle["objects"] if o["type"] == "report")
+    out.print(Text(f"{report['name']}", style="bold"))
+    indicators = [o for o in bundle["objects"] if o["type"] == "indicator"]
+    out.print(
+        _table(
+            f"{len(indicators)} indicators",
+            ["pattern", "confidence"],
+            [[o["pattern"], o.get("confidence")] for o in indicators],
+        )
+    )
+    evidence = report.get("x_crownwatch_evidence", [])
+    out.print(
+        _table(
+            f"{len(evidence)} known objects named",
+            ["id", "name", "how", "sentence"],
+            [
+                [
+                    e.get("external_id") or e.get("ref"),
+                    e.get("name"),
+                    e.get("method"),
+                    e.get("sentence"),
+                ]
+                for e in evidence
+            ],
+            limit=160,
+        )
+    )
+    for item in report.get("x_crownwatch_dropped", [])[:10]:
+        err.print(Text(f"dropped {item.get('value')}: {item.get('reason')}"))
+
+
 @intel_app.command("export")
 def intel_export(
     ctx: typer.Context,

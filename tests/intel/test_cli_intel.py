@@ -57,8 +57,16 @@ def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
 
     layer = json.loads(cw(home, "intel", "export", "navigator", "G0096").stdout)
     assert {t["techniqueID"] for t in layer["techniques"]} >= {"T1566.001", "T1003.001"}
-    exported = cw(home, "intel", "export", "stix", "G0096", "--validate",
-                  "--out", str(tmp_path / "g0096.json"))
+    exported = cw(
+        home,
+        "intel",
+        "export",
+        "stix",
+        "G0096",
+        "--validate",
+        "--out",
+        str(tmp_path / "g0096.json"),
+    )
     assert exported.returncode == 0, exported.stderr
     bundle = json.loads((tmp_path / "g0096.json").read_text())
     assert bundle["type"] == "bundle" and len(bundle["objects"]) > 100
@@ -122,3 +130,34 @@ def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None:
     assert reasons.keys() == {"broken.json", "deep.json"}
     assert all(r.startswith("not JSON") for r in reasons.values())
     assert cw(home, "intel", "import", "--tlp", "purple", str(good)).returncode == 2
+
+
+def test_extract_the_scenario_report_and_import_lists(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    scenario.generate(tmp_path / "demo", "small", 7)
+    report = tmp_path / "demo" / "report" / "apt41-report.txt"
+    result = cw(home, "intel", "extract", "--import", "--json", str(report))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    objects = out["bundle"]["objects"]
+    evidence = next(o for o in objects if o["type"] == "report")["x_crownwatch_evidence"]
+    assert "G0096" in {e["external_id"] for e in evidence}
+    truth = json.loads((tmp_path / "demo" / "truth" / "indicators.json").read_text())
+    values = {t["value"] for t in truth if t.get("in_report")}
+    patterns = " ".join(o["pattern"] for o in objects if o["type"] == "indicator").lower()
+    assert values and all(v.lower() in patterns for v in values)
+    assert out["import"]["added"] == len(objects) and out["import"]["rejected"] == 0
+
+    listed = tmp_path / "iocs.txt"
+    listed.write_text(
+        "# indicators from a partner\nhxxps://update-cdn[.]evil-example[.]top/a\n"
+        "45.77.12[.]34\nnot an indicator at all\n10.0.0.1\n"
+    )
+    imported = json.loads(cw(home, "intel", "import", "--json", str(listed)).stdout)
+    [only] = imported["imports"]
+    assert only["added"] >= 2 and only["rejected"] == 2
+    assert any("not an indicator at all" in r for r in only["reasons"])
+    bad_pdf = tmp_path / "report.pdf"
+    bad_pdf.write_text("this is not a PDF")
+    refused = cw(home, "intel", "extract", str(bad_pdf))
+    assert refused.returncode != 0 and "PDF" in refused.stderr

@@ -1,8 +1,9 @@
 """What ``crownwatch intel import`` reads, and into which converter each kind goes.
 
-STIX 2.x bundles (or objects, or lists of them), MISP events and MISP feed folders
-(``manifest.json`` + events). Each file is one import: one transaction, with its own
-counts; a file that cannot be read is reported and the others go on.
+STIX 2.x bundles (or objects, or lists of them), MISP events, MISP feed folders
+(``manifest.json`` + events), and plain lists or CSV files of indicators. Each file is
+one import: one transaction, with its own counts; a file that cannot be read is
+reported and the others go on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crownwatch.intel import kb, misp, stixfiles
+from crownwatch.intel import kb, lists, misp, stixfiles
 from crownwatch.store import Store
 
 
@@ -44,6 +45,12 @@ def _file(
 ) -> None:
     name = source or path.name
     try:  # a file that breaks off imports nothing: one transaction per file
+        with path.open("rb") as fh:
+            head = fh.read(64)
+        if lists.is_list(path, head):
+            found, refused = lists.indicators(path, confidence)
+            outcome.reports.append(kb.import_objects(store, found, name, tlp, confidence, refused))
+            return
         objects = stixfiles.read(path)
         first = next(objects, None)
         if first is None:
@@ -59,6 +66,8 @@ def _file(
         )
     except stixfiles.Unreadable as exc:
         outcome.unreadable.append({"file": str(path), "reason": str(exc)})
+    except OSError as exc:
+        outcome.unreadable.append({"file": str(path), "reason": f"cannot read: {exc.strerror}"})
 
 
 def _feed(
