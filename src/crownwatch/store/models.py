@@ -113,8 +113,6 @@ class IntelRejected(Base):
     raw: Mapped[str] = mapped_column(Text)
 
 
-
-
 class IndicatorSighting(Base):
     """How often, and from when to when, an indicator matched (one row per indicator)."""
 
