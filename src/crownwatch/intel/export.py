@@ -8,8 +8,7 @@ import uuid
 from typing import Any
 
 from crownwatch.intel import markings, stixobj
-
-NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
+from crownwatch.intel.stixobj import NAMESPACE
 
 #: The Navigator layer format this writes (layer format 4.5, ATT&CK 18, Navigator 5.1).
 LAYER_VERSIONS = {"attack": "18", "navigator": "5.1.0", "layer": "4.5"}

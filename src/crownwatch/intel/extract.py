@@ -28,11 +28,12 @@ from typing import Any
 from crownwatch.intel import iocs, names, techniques, textify
 from crownwatch.intel.knowledge import Knowledge
 from crownwatch.intel.knowledge import build as build_knowledge
-from crownwatch.intel.stixobj import TLP_ORDER
+from crownwatch.intel.stixobj import TLP_IDS, TLP_ORDER
 
 __all__ = ["Knowledge", "build_knowledge", "extract"]
 
-NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
+from crownwatch.intel.stixobj import NAMESPACE
+
 IDENTITY = f"identity--{uuid.uuid5(NAMESPACE, 'identity:crownwatch-report-extraction')}"
 IDENTITY_OBJECT = {
     "type": "identity",
@@ -42,13 +43,6 @@ IDENTITY_OBJECT = {
     "modified": "2000-01-01T00:00:00.000Z",
     "name": "crownwatch report extraction",
     "identity_class": "system",
-}
-TLP_IDS = {
-    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
 #: Confidence of a ``uses`` relationship by how the technique or software was found.
 METHOD_CONFIDENCE = {"id": 90, "name": 70}

@@ -22,9 +22,8 @@ from urllib.parse import urlsplit
 
 from pymispgalaxies.api import Cluster, ClusterValue
 
-from crownwatch.intel.stixobj import external_id, name_key
+from crownwatch.intel.stixobj import NAMESPACE, external_id, name_key
 
-NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
 #: The galaxies carry no dates; a fixed stamp keeps the output reproducible (pass the
 #: import time to version it). It is newer than ``STUB_TIME``, so a galaxy object
 #: supersedes a name-only stub with the same id.

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from crownwatch.intel import iocs
+from crownwatch.intel.stixobj import NAMESPACE
 
-NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
 MAX_LINE = 8192
 TEXT_SUFFIXES = frozenset((".csv", ".txt", ".list", ".ioc", ".iocs", ".tsv"))
 STAMP = "2000-01-01T00:00:00.000Z"

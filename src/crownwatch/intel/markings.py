@@ -29,18 +29,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crownwatch.intel.stixobj import TLP_BY_ID, TLP_ORDER
+from crownwatch.intel.stixobj import TLP_BY_ID, TLP_IDS, TLP_ORDER
 
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 
 #: TLP 2.0 level → its marking-definition id.
-ID_BY_TLP = {
-    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-}
+ID_BY_TLP = TLP_IDS
 _TLP1 = {
     "white": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
     "green": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",

@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 
 from crownwatch.errors import ParseError, UsageError
-from crownwatch.intel.galaxy import NAMESPACE, STUB_TIME, actor_id, stix_id
-from crownwatch.intel.stixobj import TLP_BY_ID, TLP_ORDER, external_id
+from crownwatch.intel.galaxy import STUB_TIME, actor_id, stix_id
+from crownwatch.intel.stixobj import NAMESPACE, TLP_BY_ID, TLP_IDS, TLP_ORDER, external_id
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,6 @@ MAX_VALUE = 64 * 1024
 MAX_NAME = 1024
 MAX_EVENT_BYTES = 256 << 20
 DEFAULT_CONFIDENCE = 50
-TLP_IDS = {
-    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-}
 _TLP_NAMES = {"white": "clear", **{name: name for name in TLP_IDS}}
 # MISP taxonomy confidence-level (its numerical values).
 CONFIDENCE = {

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import orjson
@@ -54,12 +55,18 @@ _LABELS_TO = {
     "threat-actor": "threat_actor_types",
 }
 
+#: crownwatch's namespace for the ids of the STIX objects it makes (uuid5 of a stable key).
+NAMESPACE = uuid.UUID("7d4e3a52-5f0e-4c8b-9a55-6a1f4f1c0c77")
+#: The TLP 2.0 marking definitions, by level.
+TLP_IDS = {
+    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
 TLP_BY_ID = {
-    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": "clear",
-    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": "green",
-    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": "amber",
-    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": "amber+strict",
-    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": "red",
+    **{ident: level for level, ident in TLP_IDS.items()},
     # TLP 1.0, as STIX 2.1 defines them
     "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": "clear",
     "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": "green",
