@@ -40,6 +40,8 @@ intel_app = typer.Typer(
     help="The threat-intelligence knowledge base (STIX 2.1).", no_args_is_help=True
 )
 app.add_typer(intel_app, name="intel")
+sigma_app = typer.Typer(help="Sigma rules (SigmaHQ's ship with crownwatch).", no_args_is_help=True)
+app.add_typer(sigma_app, name="sigma")
 taxii_app = typer.Typer(
     help="TAXII 2.1 collections and tokens served by `crownwatch serve`.", no_args_is_help=True
 )
@@ -730,6 +732,85 @@ def intel_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "Knowledge base", ["type", "objects"], [[t, f"{n:,}"] for t, n in counts.items()]
             )
         )
+
+
+@sigma_app.command("scan")
+def sigma_scan(
+    logs: Annotated[list[str], typer.Argument(help="Log files, folders or globs (EVTX, …).")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Sigma rule files or folders (default: the SigmaHQ Windows rules shipped)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines, one per (rule, event).")
+    ] = False,
+) -> None:
+    """Scan log files with Sigma rules, without a data directory (as Hayabusa or Zircolite)."""
+    from crownwatch import ingest
+    from crownwatch.detect import sigma
+
+    files, problems = ingest.expand(logs)
+    for problem in problems:
+        err.print(Text(f"error: {problem}"))
+    ruleset = sigma.load_rules(rules) if rules else sigma.bundled_rules()
+    if not as_json:
+        err.print(
+            Text(
+                f"{len(ruleset.rules)} rules compiled, {len(ruleset.failures)} could not be "
+                f"(keywords, unroutable logsources); {len(files)} files"
+            )
+        )
+    matches = sigma.scan(files, ruleset.rules)
+    if as_json:
+        for m in matches:
+            sys.stdout.write(
+                orjson.dumps(
+                    {
+                        "rule_id": m.rule_id,
+                        "rule_title": m.title,
+                        "level": m.level,
+                        "tags": list(m.tags),
+                        "timestamp": m.timestamp,
+                        "host": m.host,
+                        "file": m.file,
+                        "event_code": m.event_code,
+                        "event_id": m.event_id,
+                        "event": _as_json(m.original),
+                    },
+                    default=_default,
+                ).decode()
+                + "\n"
+            )
+    else:
+        counts: dict[tuple[str, str, str], int] = {}
+        for m in matches:
+            key = (m.level, m.title, m.rule_id)
+            counts[key] = counts.get(key, 0) + 1
+        order = {"critical": 0, "high": 1, "medium": 2, "low": 3, "informational": 4}
+        rows = [
+            [level, title, n, rid]
+            for (level, title, rid), n in sorted(
+                counts.items(), key=lambda kv: (order.get(kv[0][0], 5), -kv[1])
+            )
+        ]
+        out.print(
+            _table(
+                f"{len(matches):,} matches of {len(counts)} rules",
+                ["level", "rule", "events", "id"],
+                rows,
+            )
+        )
+    if problems:
+        raise typer.Exit(2)
+
+
+def _as_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 @app.command()

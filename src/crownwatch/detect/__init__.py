@@ -1,0 +1,1 @@
+"""Detection: Sigma rules compiled into vectorised predicates over event batches."""
