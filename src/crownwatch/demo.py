@@ -47,17 +47,41 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
     finally:
         store.close()
     checks = compare(settings, folder, truth)
+    knowledge = load_knowledge(settings, folder, console)
     result = {
         "scenario": str(folder),
         "ingest": {k: v for k, v in summary.as_dict().items() if k != "per_file"},
         "lake": pipeline.lake_summary(settings),
         "checks": checks,
+        "knowledge": knowledge,
         "matches_truth": all(c["ok"] for c in checks),
         "seconds": round(time.perf_counter() - started, 1),
     }
     if console:
         _print(console, result, truth)
     return result
+
+
+def load_knowledge(settings: Settings, folder: Path, console: Console | None) -> dict[str, Any]:
+    """What `crownwatch intel init` loads, and the scenario's vendor report (STIX bundle)."""
+    from crownwatch.intel import attack, galaxy, kb, stixfiles
+
+    if console:
+        console.print(Text("loading the knowledge base (ATT&CK, MISP galaxy, vendor report) …"))
+    store = Store.open(settings)
+    try:
+        objects = attack.objects()
+        reports = [
+            kb.import_objects(store, objects, attack.SOURCE, default_tlp="clear"),
+            kb.import_objects(store, galaxy.actors(objects), galaxy.SOURCE, default_tlp="clear"),
+        ]
+        bundle = folder / "report" / "apt41-bundle.json"
+        if bundle.is_file():
+            reports.append(kb.import_objects(store, stixfiles.read(bundle), "vendor-report"))
+        counts = kb.counts(store)
+    finally:
+        store.close()
+    return {"imports": [r.as_dict() for r in reports], "objects": counts}
 
 
 def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dict[str, Any]]:
@@ -140,6 +164,15 @@ def _print(console: Console, result: dict[str, Any], truth: dict[str, Any]) -> N
             Text("yes" if c["ok"] else "NO", style="green" if c["ok"] else "bold red"),
         )
     console.print(checks)
+    objects = result["knowledge"]["objects"]
+    console.print(
+        Text(
+            f"knowledge base: {sum(objects.values()):,} STIX objects — "
+            f"{objects.get('intrusion-set', 0):,} intrusion sets, "
+            f"{objects.get('attack-pattern', 0):,} techniques, "
+            f"{objects.get('indicator', 0):,} indicators (the vendor report's)"
+        )
+    )
     apt = truth["incidents"]["apt41"]
     console.print(
         Text(
