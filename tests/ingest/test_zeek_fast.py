@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from crownwatch.config import IngestSettings
-from crownwatch.ingest import columnar, zeek
+from crownwatch.ingest import columnar, source, zeek
 from crownwatch.ingest.batch import Builder, Row, quarantine_table
 from crownwatch.ingest.source import Line, Source, read_lines
 from crownwatch.schema import SCHEMA, event_id
@@ -210,18 +210,29 @@ def test_strings_refuses_bad_utf8() -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_read_runs_gives_the_lines_read_lines_gives(seed: int) -> None:
+def test_read_runs_gives_the_lines_a_plain_split_gives(seed: int) -> None:
     """Blank, CR-ended, over-limit and chunk-spanning lines, with or without a last newline."""
     rng = random.Random(seed)
     kinds = [b"a\tb\tc", b"", b"  \t", b"x\r", b"y" * 80, b"z" * 70_000, b"\r", b"#fields\tts"]
     lines = [rng.choice(kinds) + str(i).encode() * rng.randint(0, 3) for i in range(3000)]
     content = b"\n".join(lines) + (b"\n" if seed % 2 else b"")
-    expected = list(read_lines(io.BytesIO(content), 64))
+    expected: list[Line] = []
+    offset = 0
+    for number, raw in enumerate(content.split(b"\n"), 1):
+        if len(raw) > 64:
+            expected.append(Line(number, offset, raw[:64], overlong=len(raw) + 1))
+        elif raw.strip():
+            expected.append(Line(number, offset, raw.rstrip(b"\r")))
+        offset += len(raw) + 1
+    if not content.endswith(b"\n") and expected and expected[-1].overlong:
+        last = expected[-1]  # the last line has no newline to count
+        expected[-1] = Line(last.number, last.offset, last.raw, overlong=last.overlong - 1)
+    assert list(read_lines(io.BytesIO(content), 64)) == expected
     got: list[Line] = []
-    for run in columnar.read_runs(io.BytesIO(content), 64):
-        got.extend(run.lines() if isinstance(run, columnar.Lines) else [run])
+    for run in source.read_runs(io.BytesIO(content), 64):
+        got.extend(run.lines() if isinstance(run, source.Lines) else [run])
     assert got == expected
-    assert any(isinstance(r, columnar.Lines) for r in columnar.read_runs(io.BytesIO(content), 64))
+    assert any(isinstance(r, source.Lines) for r in source.read_runs(io.BytesIO(content), 64))
 
 
 def test_odd_but_valid_tsv_values_identical(tmp_path: Path, one_by_one: list[bytes]) -> None:

@@ -8,17 +8,12 @@ caller takes its line path for that block.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from crownwatch.ingest.source import CHUNK_BYTES, Line
 
 #: Text that ``int()`` and Arrow read the same way, and that fits in an int64.
 INT_TEXT = r"^-?[0-9]{1,18}$"
@@ -26,86 +21,6 @@ INT_TEXT = r"^-?[0-9]{1,18}$"
 FLOAT_TEXT = r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$"
 _ISO_US = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z$"
 _TS = pa.timestamp("us", tz="UTC")
-
-
-@dataclass
-class Lines:
-    """Lines of a file as columns: numbers, byte offsets and bytes (no newline)."""
-
-    numbers: list[int] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
-    raws: list[bytes] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.raws)
-
-    def append(self, line: Line) -> None:
-        self.numbers.append(line.number)
-        self.offsets.append(line.offset)
-        self.raws.append(line.raw)
-
-    def extend(self, other: Lines) -> None:
-        self.numbers += other.numbers
-        self.offsets += other.offsets
-        self.raws += other.raws
-
-    def cut(self, size: int) -> tuple[Lines, Lines]:
-        """The first ``size`` lines, and the rest."""
-        head = Lines(self.numbers[:size], self.offsets[:size], self.raws[:size])
-        return head, Lines(self.numbers[size:], self.offsets[size:], self.raws[size:])
-
-    def lines(self) -> list[Line]:
-        return [Line(*t) for t in zip(self.numbers, self.offsets, self.raws, strict=True)]
-
-
-def read_runs(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Line | Lines]:
-    """``source.read_lines``, with the lines of a piece that need no care (none over
-    the limit, blank or with a CR) given together as one ``Lines``, in bulk."""
-    read = getattr(fh, "read1", fh.read)
-    number = offset = 0
-    carry = b""
-    long_head, long_size = b"", 0  # inside a line over the limit: its head and size so far
-    while True:
-        chunk = read(CHUNK_BYTES)
-        if not chunk:
-            break
-        if long_size:
-            end = chunk.find(b"\n")
-            if end < 0:
-                long_size += len(chunk)
-                continue
-            long_size += end + 1
-            number += 1
-            yield Line(number, offset, long_head, overlong=long_size)
-            offset += long_size
-            long_head, long_size = b"", 0
-            chunk = chunk[end + 1 :]
-        data = carry + chunk
-        parts = data.split(b"\n")
-        carry = parts.pop()
-        sizes = list(map(len, parts))
-        if parts and b"\r" not in data and max(sizes) <= max_bytes and all(map(bytes.strip, parts)):
-            ends = list(accumulate((size + 1 for size in sizes), initial=offset))
-            yield Lines(list(range(number + 1, number + 1 + len(parts))), ends[:-1], parts)
-            number, offset = number + len(parts), ends[-1]
-        else:
-            for part in parts:
-                number += 1
-                start = offset
-                offset += len(part) + 1
-                if len(part) > max_bytes:
-                    yield Line(number, start, part[:max_bytes], overlong=len(part) + 1)
-                elif part.strip():
-                    yield Line(number, start, part.rstrip(b"\r"))
-        if len(carry) > max_bytes:
-            long_head, long_size, carry = carry[:max_bytes], len(carry), b""
-    if long_size:
-        yield Line(number + 1, offset, long_head, overlong=long_size)
-    elif carry.strip():
-        if len(carry) > max_bytes:
-            yield Line(number + 1, offset, carry[:max_bytes], overlong=len(carry))
-        else:
-            yield Line(number + 1, offset, carry.rstrip(b"\r"))
 
 
 class Fallback(Exception):

@@ -6,6 +6,7 @@ import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,12 +65,39 @@ class Line:
     overlong: int = 0
 
 
-def read_lines(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Line]:
-    """Lines of a binary stream; a line over ``max_bytes`` is cut, not held in memory.
+@dataclass
+class Lines:
+    """Lines of a file as columns: numbers, byte offsets and bytes (no newline)."""
 
-    Blank lines are skipped (they are not records) but still counted for numbering.
-    The stream is read in pieces and split in bulk: this loop is every text format's.
-    """
+    numbers: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    raws: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def append(self, line: Line) -> None:
+        self.numbers.append(line.number)
+        self.offsets.append(line.offset)
+        self.raws.append(line.raw)
+
+    def extend(self, other: Lines) -> None:
+        self.numbers += other.numbers
+        self.offsets += other.offsets
+        self.raws += other.raws
+
+    def cut(self, size: int) -> tuple[Lines, Lines]:
+        """The first ``size`` lines, and the rest."""
+        head = Lines(self.numbers[:size], self.offsets[:size], self.raws[:size])
+        return head, Lines(self.numbers[size:], self.offsets[size:], self.raws[size:])
+
+    def lines(self) -> list[Line]:
+        return [Line(*t) for t in zip(self.numbers, self.offsets, self.raws, strict=True)]
+
+
+def read_runs(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Line | Lines]:
+    """``source.read_lines``, with the lines of a piece that need no care (none over
+    the limit, blank or with a CR) given together as one ``Lines``, in bulk."""
     read = getattr(fh, "read1", fh.read)
     number = offset = 0
     carry = b""
@@ -89,16 +117,23 @@ def read_lines(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Lin
             offset += long_size
             long_head, long_size = b"", 0
             chunk = chunk[end + 1 :]
-        parts = (carry + chunk).split(b"\n")
+        data = carry + chunk
+        parts = data.split(b"\n")
         carry = parts.pop()
-        for part in parts:
-            number += 1
-            start = offset
-            offset += len(part) + 1
-            if len(part) > max_bytes:
-                yield Line(number, start, part[:max_bytes], overlong=len(part) + 1)
-            elif part.strip():
-                yield Line(number, start, part.rstrip(b"\r"))
+        sizes = list(map(len, parts))
+        if parts and b"\r" not in data and max(sizes) <= max_bytes and all(map(bytes.strip, parts)):
+            ends = list(accumulate((size + 1 for size in sizes), initial=offset))
+            yield Lines(list(range(number + 1, number + 1 + len(parts))), ends[:-1], parts)
+            number, offset = number + len(parts), ends[-1]
+        else:
+            for part in parts:
+                number += 1
+                start = offset
+                offset += len(part) + 1
+                if len(part) > max_bytes:
+                    yield Line(number, start, part[:max_bytes], overlong=len(part) + 1)
+                elif part.strip():
+                    yield Line(number, start, part.rstrip(b"\r"))
         if len(carry) > max_bytes:
             long_head, long_size, carry = carry[:max_bytes], len(carry), b""
     if long_size:
@@ -108,3 +143,19 @@ def read_lines(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Lin
             yield Line(number + 1, offset, carry[:max_bytes], overlong=len(carry))
         else:
             yield Line(number + 1, offset, carry.rstrip(b"\r"))
+
+
+class Fallback(Exception):
+    """The block is not one the fast path can reproduce exactly."""
+
+
+def read_lines(fh: BinaryIO | io.BufferedIOBase, max_bytes: int) -> Iterator[Line]:
+    """Lines of a binary stream; a line over ``max_bytes`` is cut, not held in memory.
+
+    Blank lines are skipped (they are not records) but still counted for numbering.
+    """
+    for run in read_runs(fh, max_bytes):
+        if isinstance(run, Line):
+            yield run
+        else:
+            yield from run.lines()

@@ -33,7 +33,6 @@ from crownwatch.ingest.batch import (
 )
 from crownwatch.ingest.columnar import (
     Fallback,
-    Lines,
     bools_json,
     epoch_micros,
     floats_json,
@@ -45,11 +44,10 @@ from crownwatch.ingest.columnar import (
     parse_floats,
     parse_ints,
     quote,
-    read_runs,
     require,
     strings,
 )
-from crownwatch.ingest.source import Line, Source
+from crownwatch.ingest.source import Line, Lines, Source, read_runs
 from crownwatch.ingest.times import from_epoch, from_iso
 from crownwatch.schema import FIELDS, SCHEMA, event_id
 
