@@ -54,6 +54,11 @@ def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
     stats = json.loads(cw(home, "intel", "stats", "--json").stdout)
     indicators = sum(o["type"] == "indicator" for o in objects)
     assert stats["indicator"] == indicators > 0
+    # the vendor's APT41 and ATT&CK's are one profile: same primary name, both sources kept
+    merged = json.loads(cw(home, "intel", "show", "APT41", "--json").stdout)
+    assert merged["attack_id"] == "G0096" and merged["indicators"]
+    vendor = next(o for o in objects if o["type"] == "intrusion-set")
+    assert vendor["id"] in {m["id"] for m in merged["merged_from"]}
 
     layer = json.loads(cw(home, "intel", "export", "navigator", "G0096").stdout)
     assert {t["techniqueID"] for t in layer["techniques"]} >= {"T1566.001", "T1003.001"}

@@ -363,6 +363,19 @@ def profile(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
     """An actor's (or software's, or campaign's) profile, from the relationships around it."""
     out = relationships(store, obj["id"], "out")
     inbound = relationships(store, obj["id"], "in")
+    # other sources' objects for the same group: same type and the same primary name (never
+    # merely a shared alias, which distinct groups do share)
+    same = [
+        o
+        for o in resolve(store, obj.get("name") or obj["id"], [obj["type"]])
+        if o["id"] != obj["id"]
+        and obj.get("name")
+        and stixobj.name_key(o.get("name") or "") == stixobj.name_key(obj["name"])
+        and not o.get("revoked")
+    ]
+    for other in same:
+        out += relationships(store, other["id"], "out")
+        inbound += relationships(store, other["id"], "in")
     techniques: dict[str, list[dict[str, str]]] = {}
     for rel, other in out:
         if rel["relationship_type"] == "uses" and other["type"] == "attack-pattern":
@@ -427,15 +440,21 @@ def profile(store: Store, obj: dict[str, Any]) -> dict[str, Any]:
         "state_sponsor": sponsor,
         "target_sectors": sectors,
         "victims": victims,
-        "techniques": {k: sorted(v, key=lambda t: t["id"]) for k, v in sorted(techniques.items())},
-        "software": sorted(software, key=lambda s: s["id"]),
-        "campaigns": sorted(campaigns, key=lambda c: c["id"]),
-        "indicators": indicators,
+        "techniques": {k: _unique(v) for k, v in sorted(techniques.items())},
+        "software": _unique(software),
+        "campaigns": _unique(campaigns),
+        "indicators": _unique(indicators),
         "related": related,
         "sources": sources,
+        "merged_from": [{"id": o["id"], "created_by_ref": o.get("created_by_ref")} for o in same],
         "revoked": bool(obj.get("revoked")),
         "modified": obj.get("modified"),
     }
+
+
+def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per id (several sources may name the same thing), sorted by id."""
+    return sorted({item["id"]: item for item in items}.values(), key=lambda item: item["id"])
 
 
 def groups_using(store: Store, technique: str) -> list[dict[str, Any]]:
