@@ -386,15 +386,13 @@ def _print_import(report: Any) -> None:
 def intel_init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Load the knowledge that ships with crownwatch, offline: MITRE ATT&CK Enterprise and the
     MISP galaxy's threat actors (country, sponsor, targeted sectors), linked to ATT&CK."""
-    from crownwatch.intel import attack, galaxy, kb
+    from crownwatch.intel import importers
 
     store = Store.open(_settings(ctx))
-    objects = attack.objects()
-    reports = [
-        kb.import_objects(store, objects, attack.SOURCE, default_tlp="clear"),
-        kb.import_objects(store, galaxy.actors(objects), galaxy.SOURCE, default_tlp="clear"),
-    ]
-    store.close()
+    try:
+        reports = importers.bundled(store)
+    finally:
+        store.close()
     if as_json:
         print_json({"imports": [r.as_dict() for r in reports]})
     else:

@@ -64,17 +64,13 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
 
 def load_knowledge(settings: Settings, folder: Path, console: Console | None) -> dict[str, Any]:
     """What `crownwatch intel init` loads, and the scenario's vendor report (STIX bundle)."""
-    from crownwatch.intel import attack, galaxy, kb, stixfiles
+    from crownwatch.intel import importers, kb, stixfiles
 
     if console:
         console.print(Text("loading the knowledge base (ATT&CK, MISP galaxy, vendor report) …"))
     store = Store.open(settings)
     try:
-        objects = attack.objects()
-        reports = [
-            kb.import_objects(store, objects, attack.SOURCE, default_tlp="clear"),
-            kb.import_objects(store, galaxy.actors(objects), galaxy.SOURCE, default_tlp="clear"),
-        ]
+        reports = importers.bundled(store)
         bundle = folder / "report" / "apt41-bundle.json"
         if bundle.is_file():
             reports.append(kb.import_objects(store, stixfiles.read(bundle), "vendor-report"))

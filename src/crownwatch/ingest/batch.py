@@ -147,7 +147,7 @@ def _slow_column(name: str, typ: pa.DataType, values: list[Any]) -> pa.Array:
         return pa.array([_int(v, bits) for v in values], typ)
 
 
-def _original(raws: list[bytes]) -> pa.Array:
+def original_column(raws: list[bytes]) -> pa.Array:
     try:
         return pa.array(raws, pa.binary()).cast(pa.string())
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -252,7 +252,7 @@ class Builder:
             elif name == "log.offset":
                 columns.append(pa.array(self.offsets, typ))
             elif name == "event.original":
-                columns.append(_original(self.raws))
+                columns.append(original_column(self.raws))
             elif name == "fields":
                 texts = [_fields_json(f) for f in fields] if fields else [None] * n
                 columns.append(pa.array(texts, typ))
@@ -287,7 +287,7 @@ def parse_lines(
                     row = parse_line(raw)
                 except ParseError as exc:
                     reject(raw, line.number, line.offset, exc.reason)
-                except _BUGS_ON_BAD_INPUT as exc:
+                except BUGS_ON_BAD_INPUT as exc:
                     reject(raw, line.number, line.offset, f"{type(exc).__name__}: {exc}")
                 else:
                     if row is not None:
@@ -300,7 +300,7 @@ def parse_lines(
 
 
 #: What a parser may raise on input it did not foresee: the record is quarantined.
-_BUGS_ON_BAD_INPUT = (
+BUGS_ON_BAD_INPUT = (
     ValueError,
     TypeError,
     KeyError,

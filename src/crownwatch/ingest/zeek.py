@@ -22,13 +22,13 @@ import pyarrow.json as pj
 
 from crownwatch.errors import ParseError
 from crownwatch.ingest.batch import (
-    _BUGS_ON_BAD_INPUT,
+    BUGS_ON_BAD_INPUT,
     MAX_TS,
     MIN_TS,
     Batch,
     Builder,
     Row,
-    _original,
+    original_column,
     parse_lines,
 )
 from crownwatch.ingest.columnar import (
@@ -577,7 +577,7 @@ def _one_line(builder: Builder, parse_line: Callable[[bytes], Row | None], line:
         row = parse_line(raw)
     except ParseError as exc:
         builder.reject(raw, line.number, line.offset, exc.reason)
-    except _BUGS_ON_BAD_INPUT as exc:
+    except BUGS_ON_BAD_INPUT as exc:
         builder.reject(raw, line.number, line.offset, f"{type(exc).__name__}: {exc}")
     else:
         if row is not None:
@@ -735,7 +735,7 @@ def _events(
         "event.type": typ,
     }
     raws = lines.raws
-    original = strings(raws) or _original(raws)
+    original = strings(raws) or original_column(raws)
     arrays: list[pa.Array] = []
     for name, kind in FIELDS.items():
         if name == "@timestamp":

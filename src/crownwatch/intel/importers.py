@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crownwatch.intel import kb, lists, misp, stixfiles
+from crownwatch.intel import attack, galaxy, kb, lists, misp, stixfiles
 from crownwatch.store import Store
 
 
@@ -23,6 +23,16 @@ class Outcome:
 
     reports: list[kb.ImportReport] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
+
+
+def bundled(store: Store) -> list[kb.ImportReport]:
+    """What ``crownwatch intel init`` loads, offline: ATT&CK Enterprise and the MISP galaxy's
+    threat actors, linked to the ATT&CK groups."""
+    objects = attack.objects()
+    return [
+        kb.import_objects(store, objects, attack.SOURCE, default_tlp="clear"),
+        kb.import_objects(store, galaxy.actors(objects), galaxy.SOURCE, default_tlp="clear"),
+    ]
 
 
 def import_paths(

@@ -646,15 +646,18 @@ def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None
     model = model or decay.Model()
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(IndicatorValue.kind, IndicatorValue.value, StixObject.object)
+            select(IndicatorValue.kind, IndicatorValue.value, StixObject.id, StixObject.object)
             .join(StixObject, StixObject.id == IndicatorValue.indicator_id)
             .where(StixObject.current)
         ).all()
-        seen = _sighting_rows(conn, sorted({orjson.loads(o)["id"] for _, _, o in rows}))
+        seen = _sighting_rows(conn, sorted({ident for _, _, ident, _ in rows}))
     index = LiveIndex({})
     verdicts: dict[tuple[str, str], bool] = {}
-    for kind, value, text in rows:
-        obj = orjson.loads(text)
+    parsed: dict[str, dict[str, Any]] = {}  # an indicator with several values is read once
+    for kind, value, ident, text in rows:
+        obj = parsed.get(ident)
+        if obj is None:
+            obj = parsed[ident] = orjson.loads(text)
         if obj.get("revoked"):
             index.revoked += 1
             continue
