@@ -97,3 +97,13 @@ def pg_url(pg_server: str) -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def small_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's small scenario (seed 7), generated once per test session (worker)."""
+    from crownwatch import scenario
+
+    folder = tmp_path_factory.mktemp("scenario") / "small"
+    scenario.generate(folder, "small", 7)
+    return folder

@@ -737,9 +737,7 @@ def sigma_scan(
     logs: Annotated[list[str], typer.Argument(help="Log files, folders or globs (EVTX, …).")],
     rules: Annotated[
         list[Path] | None,
-        typer.Option(
-            help="Sigma rule files or folders (default: the SigmaHQ Windows rules shipped)."
-        ),
+        typer.Option(help="Sigma rule files or folders (default: the SigmaHQ rules shipped)."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines, one per (rule, event).")
@@ -757,30 +755,28 @@ def sigma_scan(
         err.print(
             Text(
                 f"{len(ruleset.rules)} rules compiled, {len(ruleset.failures)} could not be "
-                f"(keywords, unroutable logsources); {len(files)} files"
+                f"(mostly logsources crownwatch does not read); {len(files)} files"
             )
         )
-    matches = sigma.scan(files, ruleset.rules)
+    matches = sigma.scan(files, ruleset.rules, correlations=ruleset.correlations)
     if as_json:
         for m in matches:
-            sys.stdout.write(
-                orjson.dumps(
-                    {
-                        "rule_id": m.rule_id,
-                        "rule_title": m.title,
-                        "level": m.level,
-                        "tags": list(m.tags),
-                        "timestamp": m.timestamp,
-                        "host": m.host,
-                        "file": m.file,
-                        "event_code": m.event_code,
-                        "event_id": m.event_id,
-                        "event": _as_json(m.original),
-                    },
-                    default=_default,
-                ).decode()
-                + "\n"
-            )
+            line: dict[str, Any] = {
+                "rule_id": m.rule_id,
+                "rule_title": m.title,
+                "level": m.level,
+                "tags": list(m.tags),
+                "timestamp": m.timestamp,
+                "host": m.host,
+                "file": m.file,
+            }
+            if m.events:  # a correlation match: its group and the events of its members
+                line.update(group=dict(m.group), events=list(m.events), first=m.first)
+            else:
+                line.update(
+                    event_code=m.event_code, event_id=m.event_id, event=_as_json(m.original)
+                )
+            sys.stdout.write(orjson.dumps(line, default=_default).decode() + "\n")
     else:
         counts: dict[tuple[str, str, str], int] = {}
         for m in matches:
@@ -809,6 +805,240 @@ def _as_json(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+
+
+rules_app = typer.Typer(
+    help="Sigma rules: the shipped SigmaHQ sets and the packs you add.", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Shipped sets: core, emerging-threats, threat-hunting (default: the first two).",
+    ),
+]
+
+
+def _print_refused(refused: list[Any]) -> None:
+    for failure in refused:
+        title = f" ({failure.title})" if failure.title else ""
+        err.print(Text(f"refused {failure.where}{title}: {failure.reason}"))
+
+
+@rules_app.command("add")
+def rules_add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A folder, .zip or .yml of Sigma rules.")],
+    name: Annotated[
+        str | None, typer.Option(help="The pack's name (default: the folder or zip name).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate Sigma rules and keep the good ones in <home>/rules/<name>/ (same name: replaced)."""
+    from crownwatch.detect import sigma_pack
+
+    target, checked = sigma_pack.add_pack(_settings(ctx), path, name)
+    if as_json:
+        print_json(
+            {
+                "pack": str(target),
+                "files": sorted(checked.good),
+                "rules": len(checked.rules.rules),
+                "refused": [
+                    {"file": f.file, "line": f.line, "title": f.title, "reason": f.reason}
+                    for f in checked.refused
+                ],
+            }
+        )
+    else:
+        _print_refused(checked.refused)
+        out.print(
+            Text(
+                f"{len(checked.good)} files ({len(checked.rules.rules)} rules) added to "
+                f"{target}; {len({f.file for f in checked.refused})} files refused"
+            )
+        )
+
+
+@rules_app.command("validate")
+def rules_validate(
+    path: Annotated[Path, typer.Argument(help="A folder, .zip or .yml of Sigma rules.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check Sigma rules without keeping them; exit 1 if any rule fails."""
+    from crownwatch.detect import sigma_pack
+
+    checked = sigma_pack.validate(sigma_pack.read_pack(path))
+    if as_json:
+        print_json(
+            {
+                "rules": len(checked.rules.rules),
+                "failures": [
+                    {"file": f.file, "line": f.line, "title": f.title, "reason": f.reason}
+                    for f in checked.refused
+                ],
+            }
+        )
+    else:
+        _print_refused(checked.refused)
+        out.print(Text(f"{len(checked.rules.rules)} rules valid, {len(checked.refused)} failures"))
+    if checked.refused:
+        raise typer.Exit(1)
+
+
+@rules_app.command("list")
+def rules_list(ctx: typer.Context, sets: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """The rules detection runs: shipped and added (title, id, level, logsource, file, status)."""
+    from crownwatch.detect import sigma
+
+    ruleset = sigma.all_rules(_settings(ctx), sets or sigma.DEFAULT_SETS)
+    rows = [
+        {
+            "title": r.title,
+            "id": r.id,
+            "level": r.level,
+            "logsource": r.logsource,
+            "file": r.file,
+            "status": r.status,
+            "origin": "shipped" if r.file.startswith("sigmahq:") else "added",
+        }
+        for r in ruleset.rules
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    err.print(Text(f"{len(rows)} rules; {len(ruleset.failures)} not usable"))
+    columns = ["title", "id", "level", "logsource", "status", "origin", "file"]
+    out.print(_table("Sigma rules", columns, [[r[c] for c in columns] for r in rows], limit=80))
+
+
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Sigma rule files or folders instead of the installed rules."),
+]
+
+
+def _ruleset(ctx: typer.Context, rules: list[Path] | None) -> Any:
+    """The rules given, or those installed: shipped and added with `crownwatch rules add`."""
+    from crownwatch.detect import sigma
+
+    return sigma.load_rules(rules) if rules else sigma.all_rules(_settings(ctx))
+
+
+def _crown_jewels(assets: Path | None) -> frozenset[str]:
+    from crownwatch.risk import assets as inventory
+
+    return inventory.crown_jewels(inventory.read_inventory(assets)) if assets else frozenset()
+
+
+@app.command()
+def detect(
+    ctx: typer.Context,
+    rules: RulesOpt = None,
+    assets: Annotated[
+        Path | None, typer.Option(help="Asset inventory (CSV or JSON) naming the crown jewels.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run detection (Sigma, indicators, behaviour analytics) over events not yet detected."""
+    settings = _settings(ctx)
+    store = Store.open(settings)
+    try:
+        summary = pipeline.detect_lake(
+            settings, store, _ruleset(ctx, rules), crown_jewels=_crown_jewels(assets)
+        )
+    finally:
+        store.close()
+    _print_detect(summary, as_json, "detection")
+
+
+def _print_detect(summary: pipeline.DetectSummary, as_json: bool, what: str) -> None:
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(summary.by_kind.items())) or "none"
+    out.print(
+        Text(
+            f"{what}: {summary.events:,} events read, {summary.rules:,} rules, "
+            f"{summary.indicators_live:,} live indicator values; {summary.alerts_raised:,} "
+            f"detections ({kinds}) → {summary.added:,} new alerts, {summary.updated:,} updated"
+        )
+    )
+
+
+@app.command()
+def alerts(
+    ctx: typer.Context,
+    min_severity: Annotated[
+        str, typer.Option(help="informational, low, medium, high or critical.")
+    ] = "low",
+    kind: Annotated[str | None, typer.Option(help="sigma, indicator or analytic.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The alerts detection raised, worst first."""
+    from crownwatch.detect.alerts import SEVERITIES
+    from crownwatch.store import alerts as alerts_store
+
+    if min_severity not in SEVERITIES:
+        raise UsageError(f"--min-severity is one of {', '.join(SEVERITIES)}")
+    store = Store.open(_settings(ctx))
+    try:
+        found = alerts_store.listing(store, limit, min_severity, kind)
+    finally:
+        store.close()
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        [
+            a["severity"],
+            a["kind"],
+            a["title"],
+            ", ".join(a["entities"].get("host", [])[:3]),
+            ", ".join(a["techniques"][:4]),
+            a["count"],
+            a["first"],
+            a["explanation"],
+        ]
+        for a in found
+    ]
+    columns = ["severity", "kind", "title", "hosts", "techniques", "events", "first", "why"]
+    out.print(_table(f"{len(found)} alerts", columns, rows, limit=160))
+
+
+hunt_app = typer.Typer(help="Hunts over the events the lake already holds.", no_args_is_help=True)
+app.add_typer(hunt_app, name="hunt")
+
+
+@hunt_app.command("retro")
+def hunt_retro(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(help="How far back to sweep, in days.")] = 30,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", help="Also sweep with these Sigma rule files or folders."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sweep the past with the live indicators (and new rules): alerts marked retrospective."""
+    from datetime import UTC, timedelta
+
+    from crownwatch.detect import sigma
+
+    if days < 1:
+        raise UsageError("--days must be 1 or more")
+    settings = _settings(ctx)
+    store = Store.open(settings)
+    try:
+        since = datetime.now(UTC) - timedelta(days=days)
+        summary = pipeline.hunt_retro(
+            settings, store, since, sigma.load_rules(rules) if rules else None
+        )
+    finally:
+        store.close()
+    _print_detect(summary, as_json, f"retro-hunt over {days} days")
 
 
 @app.command()

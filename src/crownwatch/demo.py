@@ -1,6 +1,7 @@
-"""The demo: generate the scenario, ingest it, and check the lake against the ground truth.
+"""The demo: generate the scenario, ingest it, check the lake against the ground truth,
+load the knowledge, detect, and measure detection against the ground truth.
 
-Later stages (detection, incidents, attribution, risk) extend this same run.
+Later stages (incidents, attribution, risk) extend this same run.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +19,7 @@ from rich.text import Text
 from crownwatch import lake, pipeline, scenario
 from crownwatch.config import Settings
 from crownwatch.store import Store
+from crownwatch.store import alerts as alerts_store
 
 LOG_FOLDERS = ("windows", "zeek", "syslog")
 
@@ -48,12 +51,14 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
         store.close()
     checks = compare(settings, folder, truth)
     knowledge = load_knowledge(settings, folder, console)
+    detection = detect(settings, folder, console)
     result = {
         "scenario": str(folder),
         "ingest": {k: v for k, v in summary.as_dict().items() if k != "per_file"},
         "lake": pipeline.lake_summary(settings),
         "checks": checks,
         "knowledge": knowledge,
+        "detection": detection,
         "matches_truth": all(c["ok"] for c in checks),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -78,6 +83,80 @@ def load_knowledge(settings: Settings, folder: Path, console: Console | None) ->
     finally:
         store.close()
     return {"imports": [r.as_dict() for r in reports], "objects": counts}
+
+
+def detect(settings: Settings, folder: Path, console: Console | None) -> dict[str, Any]:
+    """Detection over the lake (crown jewels from the scenario's inventory), then measured
+    against the ground truth."""
+    from crownwatch.risk import assets
+
+    if console:
+        console.print(Text("detecting (Sigma rules, indicators, behaviour analytics) …"))
+    inventory = folder / "inventory" / "assets.csv"
+    jewels = assets.crown_jewels(assets.read_inventory(inventory)) if inventory.is_file() else None
+    store = Store.open(settings)
+    try:
+        summary = pipeline.detect_lake(settings, store, crown_jewels=jewels or frozenset())
+        found = alerts_store.listing(store, limit=0, min_severity="low")
+    finally:
+        store.close()
+    return {"run": summary.as_dict(), "quality": quality(settings, folder, found)}
+
+
+def quality(settings: Settings, folder: Path, found: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per step of each incident, the alerts (``found``) holding one of its events; and the
+    false alerts (none of whose events is malicious), per 10,000 events."""
+    truth_rows = [
+        orjson.loads(line)
+        for line in (folder / "truth" / "events.jsonl").read_bytes().splitlines()
+        if line
+    ]
+    con = lake.connect(settings.lake_dir)
+    try:
+        con.register(
+            "truth",
+            pa.Table.from_pylist(
+                [
+                    {
+                        "path": str((folder / r["file"]).absolute()),
+                        "offset": r["offset"],
+                        "incident": r["incident"],
+                        "step": r["step"],
+                    }
+                    for r in truth_rows
+                ]
+            ),
+        )
+        step_of = {
+            event: (incident, step)
+            for event, incident, step in con.execute(
+                'SELECT e."event.id", t.incident, t.step FROM truth t JOIN events e '
+                'ON e."log.file.path" = t.path AND e."log.offset" = t.offset'
+            ).fetchall()
+        }
+        total = (con.execute("SELECT count(*) FROM events").fetchone() or (0,))[0]
+    finally:
+        con.close()
+    steps: dict[tuple[str, str], set[str]] = {(r["incident"], r["step"]): set() for r in truth_rows}
+    false = 0
+    for alert in found:
+        hit = {step_of[e] for e in alert["events"] if e in step_of}
+        for key in hit:
+            steps[key].add(f"{alert['kind']}: {alert['title']}")
+        false += not hit
+    incidents: dict[str, dict[str, Any]] = {}
+    for (incident, step), titles in steps.items():
+        entry = incidents.setdefault(incident, {"steps": 0, "alerted": 0, "per_step": {}})
+        entry["steps"] += 1
+        entry["alerted"] += bool(titles)
+        entry["per_step"][step] = sorted(titles)
+    return {
+        "incidents": incidents,
+        "alerts": len(found),
+        "false_alerts": false,
+        "events": int(total),
+        "false_per_10k": round(false * 10_000 / total, 2) if total else 0.0,
+    }
 
 
 def compare(settings: Settings, folder: Path, truth: dict[str, Any]) -> list[dict[str, Any]]:
@@ -174,13 +253,48 @@ def _print(console: Console, result: dict[str, Any], truth: dict[str, Any]) -> N
         Text(
             f"hidden in it: {truth['malicious'].get('apt41', 0)} events of an {apt['actor']} "
             f"({apt['attack_id']}) intrusion in {len(apt['steps'])} steps, and "
-            f"{truth['malicious'].get('commodity', 0)} of a commodity-malware infection "
-            "(detection comes next)"
+            f"{truth['malicious'].get('commodity', 0)} of a commodity-malware infection"
         )
     )
+    _print_detection(console, result["detection"], truth)
     console.print(
         Text(
             f"lake: {lake_info['lake']}\ndatabase: {lake_info['database']}\n"
             f"done in {result['seconds']} s"
+        )
+    )
+
+
+def _print_detection(console: Console, detection: dict[str, Any], truth: dict[str, Any]) -> None:
+    run, measured = detection["run"], detection["quality"]
+    kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(run["by_kind"].items())) or "none"
+    console.print(
+        Text(
+            f"detection: {run['events']:,} events, {run['rules']:,} Sigma rules, "
+            f"{run['indicators_live']:,} live indicator values; {run['alerts_raised']:,} "
+            f"detections ({kinds}) → {measured['alerts']:,} alerts"
+        )
+    )
+    for name, incident in sorted(measured["incidents"].items()):
+        steps = {s["step"]: s for s in truth["incidents"][name]["steps"]}
+        table = Table(
+            title=f"{truth['incidents'][name]['actor']}: {incident['alerted']} of "
+            f"{incident['steps']} steps raised an alert",
+            title_justify="left",
+        )
+        for column in ("step", "technique", "alerts"):
+            table.add_column(column, overflow="fold")
+        for step, titles in incident["per_step"].items():
+            shown = "; ".join(titles[:3]) + (f" (+{len(titles) - 3})" if len(titles) > 3 else "")
+            table.add_row(
+                Text(step),
+                Text(str(steps.get(step, {}).get("technique", ""))),
+                Text(shown or "—", style="" if titles else "bold red"),
+            )
+        console.print(table)
+    console.print(
+        Text(
+            f"false alerts: {measured['false_alerts']} of {measured['alerts']} "
+            f"({measured['false_per_10k']} per 10,000 events)"
         )
     )

@@ -1,24 +1,32 @@
-"""The one place that knows the order of the stages: ingest → lake (→ detection, later)."""
+"""The one place that knows the order of the stages: ingest → lake → detection → alerts."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from crownwatch import ingest, lake
 from crownwatch.config import Settings
+from crownwatch.detect import engine, indicators, retro, sigma, sigma_correlate
+from crownwatch.detect.alerts import Alert
+from crownwatch.detect.engine import Detector
 from crownwatch.errors import LakeError, UsageError
 from crownwatch.ingest.batch import Batch, Rejected
 from crownwatch.ingest.source import Source
+from crownwatch.intel import kb
 from crownwatch.schema import SCHEMA
 from crownwatch.store import FileResult, Store
+from crownwatch.store import alerts as alerts_store
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +285,210 @@ def lake_summary(settings: Settings) -> dict[str, Any]:
         "lake": str(settings.lake_dir.resolve()),
         "database": settings.db_url,
     }
+
+
+@dataclass
+class DetectSummary:
+    """What one detection run did."""
+
+    parts: int = 0
+    events: int = 0
+    alerts_raised: int = 0
+    added: int = 0
+    updated: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    indicators_live: int = 0
+    sighted: int = 0
+    rules: int = 0
+    rule_failures: int = 0
+    demoted: dict[str, int] = field(default_factory=dict)  # common rules: rule -> entities
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "by_kind": dict(self.by_kind)}
+
+
+def detect_lake(
+    settings: Settings,
+    store: Store,
+    rules: sigma.RuleSet | None = None,
+    crown_jewels: frozenset[str] = frozenset(),
+    progress: Callable[[int, int], None] | None = None,
+) -> DetectSummary:
+    """Run detection over the lake files it has not read yet, and store the alerts.
+
+    Sigma rules and live indicators run batch by batch over the new files; the behaviour
+    analytics run over the time span of the new events, with the whole lake for baselines.
+    Indicators are judged live as of the newest new event (ageing counts to the events'
+    time, so a late run over old logs still matches what was live then).
+    """
+    summary = DetectSummary()
+    parts = _new_parts(settings.lake_dir, alerts_store.detected_parts(store))
+    if not parts:
+        return summary
+    ruleset = rules if rules is not None else sigma.all_rules(settings)
+    summary.rules, summary.rule_failures = len(ruleset.rules), len(ruleset.failures)
+    start, end = _time_span(parts)
+    detector = _detector(store, ruleset, settings, as_of=end or datetime.now(UTC))
+    summary.indicators_live = len(detector.matcher.ids) if detector.matcher else 0
+    found: list[Alert] = []
+    done: list[tuple[str, int]] = []
+    for number, (batch, read) in enumerate(_batches(parts), 1):
+        summary.events += batch.num_rows
+        found.extend(engine.detect(batch, detector))
+        done.extend((str(p.relative_to(settings.lake_dir)), n) for p, n in read)
+        if progress:
+            progress(number, summary.events)
+    found.extend(engine.flush(detector))
+    if start is not None and end is not None:
+        from crownwatch.detect import analytics
+
+        ctx = analytics.Context(
+            settings.analytics, start, end + timedelta(microseconds=1), crown_jewels
+        )
+        con = lake.connect(settings.lake_dir)
+        try:
+            raised = analytics.run_all(con, ctx)
+        finally:
+            con.close()
+        found.extend(raised)
+    summary.alerts_raised = len(found)
+    summary.by_kind.update(a.kind for a in found)
+    window = timedelta(seconds=settings.detect.dedupe_seconds)
+    saved = alerts_store.save(store, found, window, settings.detect.max_alert_events)
+    summary.added, summary.updated = saved.added, saved.updated
+    summary.demoted = alerts_store.demote_common(
+        store, settings.detect.common_rule_entities, settings.detect.common_rule_days
+    )
+    summary.sighted = kb.record_sightings(store, indicators.sightings(detector.hits))
+    alerts_store.mark_detected(store, done)
+    return summary
+
+
+def _new_parts(lake_dir: Path, seen: set[str]) -> list[Path]:
+    """Lake files detection has not read: neither themselves nor all the files they replaced."""
+    for new, old in lake.compactions(lake_dir):
+        if old and all(o in seen for o in old):
+            seen.add(new)
+    events = lake_dir / "events"
+    found = sorted(events.glob("dataset=*/day=*/*.parquet"))
+    return [p for p in found if str(p.relative_to(lake_dir)) not in seen]
+
+
+def _time_span(parts: list[Path]) -> tuple[datetime | None, datetime | None]:
+    """The first and last event time of the files, from their Parquet statistics."""
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    for path in parts:
+        meta = pq.ParquetFile(path).metadata
+        column = meta.schema.names.index("@timestamp")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if stats is not None and stats.has_min_max:
+                lows.append(_utc(stats.min))
+                highs.append(_utc(stats.max))
+    return (min(lows), max(highs)) if lows else (None, None)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _detector(
+    store: Store, ruleset: sigma.RuleSet, settings: Settings, as_of: datetime
+) -> Detector:
+    live = kb.live_index(store, now=as_of)
+    matcher = indicators.Matcher.build(live.values) if live.values else None
+
+    @functools.lru_cache(maxsize=4096)
+    def about(ident: str) -> engine.IndicatorInfo:
+        obj = kb.get(store, ident) or {"id": ident}
+        related = [other for _, other in kb.relationships(store, ident, "out", "indicates")]
+        return engine.indicator_info(obj, related)
+
+    return Detector(
+        rules=sigma.index(ruleset.rules),
+        matcher=matcher,
+        correlations=sigma_correlate.plan(ruleset.correlations),
+        about=about,
+        min_level=settings.detect.min_level,
+    )
+
+
+#: Detection reads the lake in batches of about this many events.
+DETECT_BATCH = 20_000
+
+
+def _batches(parts: list[Path]) -> Iterator[tuple[pa.RecordBatch, list[tuple[Path, int]]]]:
+    """The new files' events, small files pooled into batches of about DETECT_BATCH events,
+    each with the files it completes (file, rows)."""
+    pool: list[pa.Table] = []
+    pooled = 0
+    files: list[tuple[Path, int]] = []
+    for path in parts:
+        table = pq.read_table(path, schema=SCHEMA)
+        pool.append(table)
+        pooled += table.num_rows
+        files.append((path, table.num_rows))
+        if pooled >= DETECT_BATCH:
+            yield from _split(pa.concat_tables(pool), files)
+            pool, pooled, files = [], 0, []
+    if pool:
+        yield from _split(pa.concat_tables(pool), files)
+
+
+def _split(
+    table: pa.Table, files: list[tuple[Path, int]]
+) -> Iterator[tuple[pa.RecordBatch, list[tuple[Path, int]]]]:
+    batches = table.combine_chunks().to_batches(max_chunksize=DETECT_BATCH * 4)
+    for at, batch in enumerate(batches):
+        yield batch, files if at == len(batches) - 1 else []
+
+
+def hunt_retro(
+    settings: Settings,
+    store: Store,
+    since: datetime,
+    rules: sigma.RuleSet | None = None,
+) -> DetectSummary:
+    """Sweep the lake's events since ``since`` with the live indicators (and ``rules``, if
+    given); the alerts are marked retrospective. Indicators are judged live as of the
+    newest event in the lake."""
+    summary = DetectSummary()
+    con = lake.connect(settings.lake_dir)
+    try:
+        if not _has_events(con):
+            return summary
+        newest = con.execute('SELECT max("@timestamp") FROM events').fetchone()
+        as_of = min(_utc(newest[0]), datetime.now(UTC)) if newest and newest[0] else since
+        detector = _detector(store, rules or sigma.RuleSet(), settings, as_of)
+        detector.retro = True
+        summary.indicators_live = len(detector.matcher.ids) if detector.matcher else 0
+        found = retro.hunt(con, detector, since)
+        if rules is not None and rules.rules:
+            summary.rules = len(rules.rules)
+            matcher, detector.matcher = detector.matcher, None
+            query = 'SELECT * EXCLUDE (dataset, day) FROM events WHERE "@timestamp" >= $since'
+            reader = con.execute(query, {"since": since}).to_arrow_reader(DETECT_BATCH)
+            for batch in reader or ():
+                summary.events += batch.num_rows
+                found.extend(engine.detect(batch, detector))
+            found.extend(engine.flush(detector))
+            detector.matcher = matcher
+    finally:
+        con.close()
+    summary.alerts_raised = len(found)
+    summary.by_kind.update(a.kind for a in found)
+    window = timedelta(seconds=settings.detect.dedupe_seconds)
+    saved = alerts_store.save(store, found, window, settings.detect.max_alert_events)
+    summary.added, summary.updated = saved.added, saved.updated
+    summary.demoted = alerts_store.demote_common(
+        store, settings.detect.common_rule_entities, settings.detect.common_rule_days
+    )
+    summary.sighted = kb.record_sightings(store, indicators.sightings(detector.hits))
+    return summary
+
+
+def _has_events(con: Any) -> bool:
+    return bool(
+        con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'events'").fetchone()[0]
+    )

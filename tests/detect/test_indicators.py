@@ -11,7 +11,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from crownwatch import config, lake, pipeline, scenario
+from crownwatch import config, lake, pipeline
 from crownwatch.detect.indicators import Hit, Matcher, match, sightings
 from crownwatch.intel import decay, kb, stixfiles
 from crownwatch.schema import SCHEMA
@@ -206,10 +206,10 @@ def test_sightings_count_events_per_indicator_at_the_latest_time() -> None:
 
 
 @pytest.fixture(scope="module")
-def lake_and_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    root = tmp_path_factory.mktemp("iocs")
-    small, home = root / "small", root / "home"
-    scenario.generate(small, "small", 7)
+def lake_and_kb(
+    tmp_path_factory: pytest.TempPathFactory, small_scenario: Path
+) -> Iterator[tuple[Path, Path]]:
+    small, home = small_scenario, tmp_path_factory.mktemp("iocs") / "home"
     settings = config.load(home=home, environ={})
     store = Store.open(settings)
     try:
@@ -248,19 +248,30 @@ def test_the_apt41_report_finds_the_apt41_intrusion(lake_and_kb: tuple[Path, Pat
     settings = config.load(home=home, environ={})
     store = Store.open(settings)
     try:
-        # by the end of the scenario the report's addresses and names have decayed under
-        # the default model (confidence 50, published 2026-09-01); its hashes are still live
+        # by the end of the scenario the report's addresses and its URL have decayed under
+        # the default model (confidence 85, valid from 2026-09-01); its domains and hashes
+        # are still live
         live = kb.live_index(store, NOW)
-        assert {kind for kind, _ in live.values} == {"sha256"} and live.decayed == 6
+        assert {kind for kind, _ in live.values} == {"sha256", "domain-name"}
+        assert live.decayed == 3
         hits, incident = _scan(settings, small, Matcher.build(live.values))
-        assert {(h.value, h.field) for h in hits} == {(APT41_HASH, "process.hash.sha256")}
-        assert len(hits) == 2 and {incident.get(h.event_id) for h in hits} == {"apt41"}
-        assert {h.host for h in hits} == {"WS-0008.helix.corp"}
+        assert {(h.value, h.field) for h in hits} == {
+            (APT41_HASH, "process.hash.sha256"),
+            ("sync.ondemand-patch.net", "dns.question.name"),
+            ("static.vaultcdn-assets.com", "dns.question.name"),
+            ("static.vaultcdn-assets.com", "destination.domain"),
+            ("static.vaultcdn-assets.com", "tls.server.name"),
+        }
+        assert {incident.get(h.event_id) for h in hits} == {"apt41"}
+        hashes = [h for h in hits if h.value == APT41_HASH]
+        assert len(hashes) == 2 and {h.host for h in hashes} == {"WS-0008.helix.corp"}
 
-        found = sightings(hits)
-        assert found == [(hits[0].indicator_id, max(h.timestamp for h in hits if h.timestamp), 2)]
+        found = sightings(hashes)
+        assert found == [
+            (hashes[0].indicator_id, max(h.timestamp for h in hashes if h.timestamp), 2)
+        ]
         assert kb.record_sightings(store, found) == 1
-        seen = kb.sightings(store, [hits[0].indicator_id])[hits[0].indicator_id]
+        seen = kb.sightings(store, [hashes[0].indicator_id])[hashes[0].indicator_id]
         assert seen["count"] == 2 and seen["last_seen"] == found[0][1]
         assert datetime(2026, 10, 5, tzinfo=UTC) <= found[0][1] < NOW
     finally:

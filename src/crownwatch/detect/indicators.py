@@ -82,7 +82,7 @@ def match(batch: pa.RecordBatch, matcher: Matcher) -> list[Hit]:
         present = {f: c for f, c in columns.items() if c is not None}
         if not present:
             continue
-        found = _matching_values(kind, list(present.values()), indicator_values)
+        found = matching_values(kind, list(present.values()), indicator_values)
         for field, column in present.items():
             hits.extend(_rows(batch, kind, field, column, found, matcher.ids))
     return hits
@@ -115,7 +115,7 @@ def _strings(batch: pa.RecordBatch, field: str) -> pa.Array | None:
     return column if pa.types.is_string(column.type) else column.cast(pa.string())
 
 
-def _matching_values(
+def matching_values(
     kind: str, columns: list[pa.Array], indicator_values: pa.Array
 ) -> dict[str, list[str]]:
     """Distinct raw column values that match -> the indicator values they match."""

@@ -11,26 +11,32 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
-from sigma.rule import SigmaRule
+from sigma.filters import SigmaFilter
+from sigma.rule import SigmaLogSource, SigmaRule
 
 from crownwatch import ingest
+from crownwatch.config import Settings
 from crownwatch.detect.sigma_compile import Predicate, Unsupported, compile_rule
 from crownwatch.detect.sigma_frame import Frame, parse_fields
-from crownwatch.detect.sigma_route import Route, routes
+from crownwatch.detect.sigma_route import Route, field_map, pipeline, routes
 from crownwatch.ingest.source import Source
+
+if TYPE_CHECKING:
+    from crownwatch.detect.sigma_correlate import Correlation, State
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,9 @@ class Rule:
     routes: tuple[Route, ...]
     fields: frozenset[str]
     predicate: Predicate
+    carry: frozenset[str] = frozenset()  # field values its matches carry (for correlations)
+    status: str = ""  # stable, test, experimental…
+    logsource: str = ""  # product/category/service, "-" where unset
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,13 @@ class Failure:
     file: str
     reason: str
     title: str = ""
+    #: The line of the file the problem is on, when the parser says (0: unknown).
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        """``file:line``, or the file alone when the line is not known."""
+        return f"{self.file}:{self.line}" if self.line else self.file
 
 
 @dataclass
@@ -67,6 +83,8 @@ class RuleSet:
 
     rules: list[Rule] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    correlations: list[Correlation] = field(default_factory=list)  # see sigma_correlate
+    names: dict[str, str] = field(default_factory=dict)  # rule name -> id, for correlations
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,10 @@ class Match:
     event_code: int | None
     event_id: str
     original: str
+    values: tuple[tuple[str, str | None], ...] = ()  # the rule's ``carry`` fields
+    group: tuple[tuple[str, str | None], ...] = ()  # a correlation match: its group-by key
+    events: tuple[str, ...] = ()  # a correlation match: the event ids of its members
+    first: datetime | None = None  # a correlation match: the time of its first member
 
 
 def rule_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -94,42 +116,143 @@ def rule_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_rules(paths: Iterable[Path]) -> RuleSet:
-    """Load and compile every rule; one bad file or rule is a failure, never a crash."""
+def load_rules(paths: Iterable[Path], filters: Sequence[SigmaFilter] = ()) -> RuleSet:
+    """Load and compile every rule; one bad file or rule is a failure, never a crash.
+
+    Sigma filter documents among the files apply to the rules of all of them (and
+    ``filters`` too: those of other rule sets).
+    """
     found = RuleSet()
+    texts: list[tuple[str, str]] = []
     for path in rule_files(paths):
         try:
             if path.stat().st_size > MAX_RULE_BYTES:
                 raise ValueError(f"file over {MAX_RULE_BYTES} bytes")
-            text = path.read_text("utf-8")
+            texts.append((path.read_text("utf-8"), str(path)))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             found.failures.append(Failure(str(path), f"not loaded: {exc}"))
-            continue
-        add_yaml(found, text, str(path))
+    add_texts(found, texts, filters)
     return found
 
 
-def add_yaml(found: RuleSet, text: str, file: str) -> None:
-    """Compile the rules of one YAML text into ``found``, failures included."""
+def add_texts(
+    found: RuleSet, texts: Iterable[tuple[str, str]], filters: Sequence[SigmaFilter] = ()
+) -> list[SigmaFilter]:
+    """Compile many (text, file) rule files; every filter among them applies to all.
+
+    Returns the filters found, so that they can be applied to other rule sets too.
+    """
+    texts = list(texts)
+    own = [f for text, file in texts for f in filters_of(text, file)]
+    for text, file in texts:
+        add_yaml(found, text, file, [*filters, *own], own_filters=False)
+    link(found)
+    return own
+
+
+_FILTER_KEY = re.compile(r"^filter:", re.MULTILINE)
+
+
+def filters_of(text: str, file: str) -> list[SigmaFilter]:
+    """The Sigma filter documents of one YAML text (cheap test first: most have none)."""
+    if not _FILTER_KEY.search(text):
+        return []
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        collection = SigmaCollection.from_yaml(text, collect_errors=True, collect_filters=True)
+    except (SigmaError, yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError):
+        return []  # reported by add_yaml
+    return [f for f in collection.filters if not f.errors]
+
+
+_QUOTED = re.compile(r"'([^'\n]{1,200})'")
+
+
+def _failure(file: str, exc: BaseException, title: str = "", text: str = "") -> Failure:
+    """A "not loaded" failure with its line: where the YAML parser or pySigma points,
+    else the first line of ``text`` holding a name the message quotes (pySigma names
+    the modifier, identifier or value it refuses but rarely knows the line)."""
+    line = 0
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        line = mark.line + 1
+    source = getattr(exc, "source", None)
+    if not line and source is not None and getattr(source, "line", None):
+        line = int(source.line)
+    reason = " ".join(str(exc).split())
+    if not line and text:
+        line = _line_of(text, _QUOTED.findall(str(exc)))
+    return Failure(file, f"not loaded: {reason}", title, line)
+
+
+def _line_of(text: str, names: list[str]) -> int:
+    for name in names:
+        for number, line in enumerate(text.splitlines(), 1):
+            if name in line:
+                return number
+    return 0
+
+
+def add_yaml(
+    found: RuleSet,
+    text: str,
+    file: str,
+    filters: Sequence[SigmaFilter] = (),
+    own_filters: bool = True,
+) -> None:
+    """Compile the rules of one YAML text into ``found``, failures included.
+
+    ``filters`` (Sigma filter documents) are applied to the rules they name before
+    compiling, as are the text's own filters unless ``own_filters`` is off.
+    """
+    try:
+        collection = SigmaCollection.from_yaml(
+            text, collect_errors=True, collect_filters=True, resolve_references=False
+        )  # correlations' references are resolved across files by ``link``
     except (SigmaError, yaml.YAMLError, ValueError, TypeError, AttributeError, KeyError) as exc:
-        found.failures.append(Failure(file, f"not loaded: {exc}"))
+        found.failures.append(_failure(file, exc, text=text))
         return
-    found.failures.extend(Failure(file, f"not loaded: {e}") for e in collection.errors)
+    of_rules = [id(e) for rule in collection.rules for e in rule.errors]
+    found.failures.extend(
+        _failure(file, e, text=text) for e in collection.errors if id(e) not in of_rules
+    )
+    applied = [*filters, *(collection.filters if own_filters else ())]
     for rule in collection.rules:
-        if isinstance(rule, SigmaRule):
-            _add(found, rule, file)
+        if rule.name:
+            found.names[rule.name] = str(rule.id) if rule.id else rule.name
+        if isinstance(rule, SigmaRule) and rule.errors:
+            title = rule.title or ""
+            found.failures.extend(_failure(file, e, title, text) for e in rule.errors)
+        elif isinstance(rule, SigmaRule):
+            _add(found, _filtered(rule, applied), file)
         else:
-            kind = type(rule).__name__
-            found.failures.append(Failure(file, f"not compiled: {kind} not supported"))
+            from crownwatch.detect import sigma_correlate
+
+            sigma_correlate.add(found, rule, file)
+
+
+def link(found: RuleSet) -> None:
+    """Resolve the correlations' references once every file is in (see sigma_correlate)."""
+    if found.correlations:
+        from crownwatch.detect import sigma_correlate
+
+        sigma_correlate.link(found)
+
+
+def _filtered(rule: SigmaRule, filters: Sequence[SigmaFilter]) -> SigmaRule:
+    """The rule with the filters that name it (or its logsource, for "any") added."""
+    for sigma_filter in filters:
+        try:
+            applied = sigma_filter.apply_on_rule(rule)
+        except SigmaError as exc:
+            log.warning("filter %s not applied to %s: %s", sigma_filter.title, rule.title, exc)
+            continue
+        if isinstance(applied, SigmaRule):
+            rule = applied
+    return rule
 
 
 def _add(found: RuleSet, rule: SigmaRule, file: str) -> None:
     title = rule.title or ""
-    if rule.errors:
-        found.failures.append(Failure(file, f"not loaded: {rule.errors[0]}", title))
-        return
     where = routes(rule.logsource)
     if not where:
         ls = rule.logsource
@@ -137,7 +260,16 @@ def _add(found: RuleSet, rule: SigmaRule, file: str) -> None:
         found.failures.append(Failure(file, f"not compiled: {reason}", title))
         return
     try:
+        mapping = field_map(rule.logsource)
+        if mapping is not None:
+            pipeline(mapping).apply(rule)
         predicate, names = compile_rule(rule)
+        if mapping is not None:
+            known = {n for v in mapping.values() for n in ((v,) if isinstance(v, str) else v)}
+            if names - known:
+                missing = ", ".join(sorted(names - known))
+                category = rule.logsource.category
+                raise Unsupported(f"field not in {category} logs we read: {missing}")
     except (Unsupported, SigmaError, RecursionError) as exc:
         found.failures.append(Failure(file, f"not compiled: {exc}", title))
         return
@@ -151,8 +283,16 @@ def _add(found: RuleSet, rule: SigmaRule, file: str) -> None:
             routes=tuple(where),
             fields=names,
             predicate=predicate,
+            status=rule.status.name.lower() if rule.status else "",
+            logsource=logsource_text(rule.logsource),
         )
     )
+
+
+def logsource_text(logsource: SigmaLogSource) -> str:
+    """``product/category/service``, ``-`` for the parts not set."""
+    parts = (logsource.product, logsource.category, logsource.service)
+    return "/".join(p or "-" for p in parts)
 
 
 @dataclass(frozen=True)
@@ -168,17 +308,30 @@ def index(rules: Iterable[Rule]) -> RuleIndex:
     names: set[str] = set()
     for rule in rules:
         names.update(rule.fields)
+        names.update(rule.carry)
         for route in rule.routes:
             groups.setdefault(route, []).append(rule)
     return RuleIndex(groups, frozenset(names))
 
 
-def scan(paths: Iterable[Path], rules: Iterable[Rule], batch_rows: int = 20_000) -> list[Match]:
+def scan(
+    paths: Iterable[Path],
+    rules: Iterable[Rule],
+    batch_rows: int = 20_000,
+    correlations: Iterable[Correlation] = (),
+    state: State | None = None,
+) -> list[Match]:
     """Every (rule, event) match in the given files (any format crownwatch reads).
 
     Batches of small files are pooled up to ``batch_rows`` events before the rules run:
-    the cost of a rule is mostly per call, not per event.
+    the cost of a rule is mostly per call, not per event. Correlations (linked, as in
+    ``RuleSet.correlations``) run over the matches; pass a ``State`` to keep their open
+    windows for the next call, else they are closed at the end.
     """
+    from crownwatch.detect import sigma_correlate as corr
+
+    how = corr.plan(correlations)
+    windows = state if state is not None else corr.State()
     rule_index = index(rules)
     matches: list[Match] = []
     pool: list[pa.RecordBatch] = []
@@ -193,10 +346,12 @@ def scan(paths: Iterable[Path], rules: Iterable[Rule], batch_rows: int = 20_000)
             pool.append(batch.events)
             pooled += batch.events.num_rows
             if pooled >= batch_rows:
-                matches.extend(scan_batch(_concat(pool), rule_index))
+                matches.extend(corr.feed(scan_batch(_concat(pool), rule_index), how, windows))
                 pool, pooled = [], 0
     if pooled:
-        matches.extend(scan_batch(_concat(pool), rule_index))
+        matches.extend(corr.feed(scan_batch(_concat(pool), rule_index), how, windows))
+    if state is None:
+        matches.extend(corr.flush(how, windows))
     return matches
 
 
@@ -211,11 +366,11 @@ def scan_batch(events: pa.RecordBatch, rule_index: RuleIndex) -> Iterator[Match]
     if not events.num_rows:
         return
     frame = Frame(events, parse_fields(events.column("fields"), rule_index.names))
-    channels = events.column("winlog.channel")
     codes = events.column("winlog.event_id")
     seen: set[tuple[str, int]] = set()
-    for (route_channels, route_ids), group in rule_index.groups.items():
-        mask = pc.is_in(channels, value_set=pa.array(sorted(route_channels), pa.string()))
+    for (column, values, route_ids), group in rule_index.groups.items():
+        value_set = pa.array(sorted(values), pa.string())
+        mask = pc.is_in(events.column(column), value_set=value_set)
         if route_ids:
             ids = pa.array(sorted(route_ids), codes.type)
             mask = pc.and_(mask, pc.is_in(codes, value_set=ids))
@@ -233,10 +388,10 @@ def scan_batch(events: pa.RecordBatch, rule_index: RuleIndex) -> Iterator[Match]
                 row = rows[hit].as_py()
                 if (rule.id, row) not in seen:  # a rule with two routes sees an event once
                     seen.add((rule.id, row))
-                    yield _match(rule, events, row)
+                    yield _match(rule, events, row, frame)
 
 
-def _match(rule: Rule, events: pa.RecordBatch, row: int) -> Match:
+def _match(rule: Rule, events: pa.RecordBatch, row: int, frame: Frame) -> Match:
     def value(name: str) -> Any:
         return events.column(name)[row].as_py()
 
@@ -251,18 +406,77 @@ def _match(rule: Rule, events: pa.RecordBatch, row: int) -> Match:
         event_code=value("winlog.event_id"),
         event_id=str(value("event.id")),
         original=str(value("event.original")),
+        values=tuple((name, frame.raw(name)[row].as_py()) for name in sorted(rule.carry)),
     )
 
 
 BUNDLED = "sigma-rules.zip"
 
+#: The named sets of shipped rules: SigmaHQ's folders.
+RULE_SETS: dict[str, str] = {
+    "core": "rules/",
+    "emerging-threats": "rules-emerging-threats/",
+    "threat-hunting": "rules-threat-hunting/",
+    "windows": "rules/windows/",
+}
+#: What runs by default, as Hayabusa and Chainsaw do: core and emerging threats.
+#: Threat-hunting rules are broader (more false positives): ask for them by name.
+DEFAULT_SETS = ("core", "emerging-threats")
 
-def bundled_rules(prefixes: tuple[str, ...] = ("rules/windows/",)) -> RuleSet:
-    """The SigmaHQ rules shipped in the package (data/sigma: DRL 1.1, authors in each rule)."""
+
+def bundled_rules(
+    sets: Sequence[str] = DEFAULT_SETS, filters: Sequence[SigmaFilter] = ()
+) -> RuleSet:
+    """The SigmaHQ rules shipped in the package (data/sigma: DRL 1.1, authors in each rule).
+
+    ``sets`` names entries of ``RULE_SETS`` (or are folder prefixes inside the zip).
+    Rules whose logsource crownwatch cannot route (cloud audit logs…) are failures
+    with that reason.
+    """
+    prefixes = tuple(RULE_SETS.get(name, name) for name in sets)
     found = RuleSet()
     data = resources.files("crownwatch.data").joinpath("sigma", BUNDLED).read_bytes()
+    texts = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in sorted(archive.namelist()):
             if name.endswith((".yml", ".yaml")) and name.startswith(prefixes):
-                add_yaml(found, archive.read(name).decode("utf-8", "replace"), f"sigmahq:{name}")
+                texts.append((archive.read(name).decode("utf-8", "replace"), f"sigmahq:{name}"))
+    add_texts(found, texts, filters)
+    return found
+
+
+#: Where ``crownwatch rules add`` keeps the rule packs it accepted: one folder each.
+def rules_dir(settings: Settings) -> Path:
+    return settings.home / "rules"
+
+
+def _user_texts(settings: Settings) -> list[tuple[str, str]]:
+    folder = rules_dir(settings)
+    texts: list[tuple[str, str]] = []
+    if not folder.is_dir():
+        return texts
+    for path in rule_files([folder]):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            if path.stat().st_size <= MAX_RULE_BYTES:
+                texts.append((path.read_text("utf-8"), str(path)))
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("%s: not read: %s", path, exc)
+    return texts
+
+
+def user_rules(settings: Settings) -> RuleSet:
+    """The rules added with ``crownwatch rules add`` (their filters applied among them)."""
+    found = RuleSet()
+    add_texts(found, _user_texts(settings))
+    return found
+
+
+def all_rules(settings: Settings, sets: Sequence[str] = DEFAULT_SETS) -> RuleSet:
+    """Shipped and added rules in one set; the added filters apply to the shipped rules too."""
+    texts = _user_texts(settings)
+    filters = [f for text, file in texts for f in filters_of(text, file)]
+    found = bundled_rules(sets, filters)
+    add_texts(found, texts)
     return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from sigma.conditions import (
@@ -44,7 +45,7 @@ from sigma.types import (
     special_char_mapping,
 )
 
-from crownwatch.detect.sigma_frame import Frame
+from crownwatch.detect.sigma_frame import ORIGINAL, Frame
 
 #: A compiled condition: a boolean array with one value per row of the frame.
 Predicate = Callable[[Frame], pa.Array]
@@ -93,7 +94,7 @@ def _node(node: object, names: set[str]) -> Predicate:
             names.add(node.value.field)
         return _value(node.field, node.value)
     if isinstance(node, ConditionValueExpression):
-        raise Unsupported("keywords (values without a field)")
+        return _keywords([node.value])
     raise Unsupported(f"condition node {type(node).__name__}")
 
 
@@ -133,14 +134,50 @@ def _any(predicates: list[Predicate]) -> Predicate:
 def _or_args(args: Sequence[object], names: set[str]) -> list[Predicate]:
     """OR operands; case-insensitive string values of one field merge into one test."""
     strings: dict[str, list[SigmaType]] = {}
+    keywords: list[SigmaType] = []
     rest: list[Predicate] = []
     for arg in args:
         if isinstance(arg, ConditionFieldEqualsValueExpression) and _mergeable(arg.value):
             names.add(arg.field)
             strings.setdefault(arg.field, []).append(arg.value)
+        elif isinstance(arg, ConditionValueExpression):
+            keywords.append(arg.value)
         else:
             rest.append(_node(arg, names))
-    return [_strings(field, values) for field, values in strings.items()] + rest
+    merged = [_strings(field, values) for field, values in strings.items()]
+    return merged + ([_keywords(keywords)] if keywords else []) + rest
+
+
+def _keywords(values: Sequence[SigmaType]) -> Predicate:
+    """Keywords: each value anywhere in the raw record, case-insensitively (full-text search).
+
+    The raw record of a JSON source escapes ``\\`` and ``"``, so a keyword holding
+    them is also looked for in its escaped form.
+    """
+    shapes: dict[str, list[str]] = {}
+    star = SpecialChars.WILDCARD_MULTI
+    for value in _flatten(values):
+        if isinstance(value, SigmaNumber | SigmaBool):
+            value = SigmaString(
+                _number_text(value) if isinstance(value, SigmaNumber) else str(value)
+            )
+        if type(value) is not SigmaString:
+            raise Unsupported(f"keyword of type {type(value).__name__}")
+        parts = _parts(value, lower=True)
+        for variant in (parts, _json_escaped(parts)):
+            inner = variant[1 if variant[:1] == [star] else 0 :]
+            inner = inner[: -1 if inner[-1:] == [star] else None]
+            if not inner:
+                return lambda frame: pc.is_valid(frame.raw(ORIGINAL))  # "*": any event
+            shape, text = _shape([star, *inner, star])
+            shapes.setdefault(shape, [])
+            if text not in shapes[shape]:
+                shapes[shape].append(text)
+    return _any([_on_lower(ORIGINAL, _shape_test(shape, texts)) for shape, texts in shapes.items()])
+
+
+def _json_escaped(parts: list[str | SpecialChars]) -> list[str | SpecialChars]:
+    return [orjson.dumps(p).decode()[1:-1] if isinstance(p, str) else p for p in parts]
 
 
 def _mergeable(value: SigmaType) -> bool:

@@ -19,9 +19,15 @@ from crownwatch.schema import FIELDS, coerce_int
 
 #: Sigma (Sysmon) name -> the names the same value has in other Windows events.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "Image": ("NewProcessName",),
+    "Image": ("NewProcessName", "ProcessName"),  # Security 4688; 4663 (file_access)
     "ParentImage": ("ParentProcessName",),
+    "TargetFilename": ("ObjectName",),  # Security 4663 (file_access)
+    "Signature": ("Threat Name",),  # Defender 1116/1117 (antivirus)
+    "Filename": ("Path",),
 }
+
+#: The column keyword rules (values without a field) search: the raw record.
+ORIGINAL = "event.original"
 
 
 def _text(value: object) -> str | None:
@@ -37,7 +43,8 @@ def _text(value: object) -> str | None:
 def parse_fields(texts: pa.Array, names: Iterable[str]) -> dict[str, pa.Array]:
     """The named fields of every row of a ``fields`` JSON column, as string columns.
 
-    The result is keyed by the lower-cased name.
+    The result is keyed by the lower-cased name; a source name with spaces also
+    answers to the name without them, as Sigma writes it.
     """
     wanted: set[str] = set()
     for name in names:
@@ -55,6 +62,8 @@ def parse_fields(texts: pa.Array, names: Iterable[str]) -> dict[str, pa.Array]:
             continue
         for key, value in data.items():
             column = columns.get(key.lower())
+            if column is None and " " in key:  # Defender's "Threat Name" is ThreatName
+                column = columns.get(key.replace(" ", "").lower())
             if column is not None:
                 column[row] = _text(value)
     return {n: pa.array(v, pa.string()) for n, v in columns.items()}
@@ -108,6 +117,8 @@ class Frame:
         return self._number[name]
 
     def _resolve(self, name: str) -> pa.Array:
+        if name == ORIGINAL:
+            return self.batch.column(ORIGINAL)
         column = self.fields.get(name.lower())
         if column is None:
             column = pa.nulls(self.length, pa.string())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from crownwatch.ingest.batch import QUARANTINE_SCHEMA
 from crownwatch.schema import SCHEMA
@@ -60,3 +62,13 @@ def connect(lake_dir: Path, threads: int = 0) -> duckdb.DuckDBPyConnection:
         con.register("_no_quarantine", QUARANTINE_SCHEMA.empty_table())
         con.execute("CREATE VIEW quarantine AS SELECT * FROM _no_quarantine")
     return con
+
+
+def arrow(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> pa.Table:
+    """The result of a query as an Arrow table."""
+    table = con.execute(sql, params or {}).to_arrow_table()
+    if table is None:  # only a statement without a result has none
+        raise ValueError(f"query returned no result: {sql[:80]}")
+    return table

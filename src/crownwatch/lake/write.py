@@ -301,6 +301,34 @@ def _finish_compaction(manifest: Path) -> None:
     manifest.unlink()
 
 
+COMPACTIONS = "compactions.jsonl"
+
+
+def _log_compaction(lake_dir: Path, new: Path, old: list[Path]) -> None:
+    """Note which files a compacted file replaced (detection follows what it has read)."""
+    entry = {
+        "new": str(new.relative_to(lake_dir)),
+        "old": [str(p.relative_to(lake_dir)) for p in old],
+    }
+    with (lake_dir / COMPACTIONS).open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def compactions(lake_dir: Path) -> list[tuple[str, list[str]]]:
+    """(new file, the files it replaced), oldest first, paths relative to the lake."""
+    path = lake_dir / COMPACTIONS
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            found.append((str(entry["new"]), [str(o) for o in entry["old"]]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a crash
+    return found
+
+
 def compact(lake_dir: Path) -> tuple[int, int]:
     """Merge each partition's files into one, sorted by time; returns (partitions, files before)."""
     partitions = files_before = 0
@@ -320,6 +348,7 @@ def compact(lake_dir: Path) -> tuple[int, int]:
             json.dumps({"tmp": tmp, "final": final, "old": [f.name for f in files]})
         )
         os.replace(part / tmp, part / final)
+        _log_compaction(lake_dir, part / final, files)
         _finish_compaction(manifest)
         partitions += 1
         files_before += len(files)

@@ -16,6 +16,8 @@ TLP_AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
 VENDOR = "Corvid Threat Intelligence"
 PUBLISHED = "2026-09-17T09:30:00.000Z"
 VALID_FROM = "2026-09-01T00:00:00.000Z"
+#: The vendor's confidence in its indicators (STIX 0–100: "high").
+INDICATOR_CONFIDENCE = 85
 
 #: Techniques the report describes, as STIX attack-patterns.
 REPORTED = (
@@ -271,6 +273,7 @@ def bundle(seed: int) -> dict[str, Any]:
                 "pattern_version": "2.1",
                 "pattern": _pattern(ind),
                 "valid_from": VALID_FROM,
+                "confidence": INDICATOR_CONFIDENCE,
             }
         )
         owner = owners.get(ind.get("name", ""))

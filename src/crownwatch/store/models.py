@@ -124,4 +124,39 @@ class IndicatorSighting(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class AlertRow(Base):
+    """One alert (``detect.alerts.Alert``); lists and mappings are JSON text."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(32))  # hash of Alert.key
+    kind: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    techniques: Mapped[str] = mapped_column(Text)
+    entities: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    explanation: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+    retro: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DetectedPart(Base):
+    """A lake file whose events detection has read (incremental detection skips it)."""
+
+    __tablename__ = "detected_parts"
+
+    path: Mapped[str] = mapped_column(String(600), primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 from crownwatch.store import taxii_models  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Assets and crown jewels, risk objects, risk-based ranking."""
