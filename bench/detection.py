@@ -78,7 +78,7 @@ def main() -> None:
         for _ in range(args.repeat):
             _forget(store)
             begun = time.perf_counter()
-            summary = pipeline.detect_lake(settings, store, crown_jewels=jewels)
+            summary = pipeline.detect_lake(settings, store, jewels=jewels)
             runs.append(time.perf_counter() - begun)
         assert summary is not None
 

@@ -51,7 +51,7 @@ def _indicator(kind: str, value: str, valid_from: str) -> dict[str, Any]:
     return {
         "type": "indicator",
         "spec_version": "2.1",
-        "id": f"indicator--{uuid.uuid4()}",
+        "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, kind + ':' + value)}",
         "created": valid_from,
         "modified": valid_from,
         "name": f"bench {kind} {value[:24]}",

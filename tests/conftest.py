@@ -6,10 +6,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +109,36 @@ def small_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("scenario") / "small"
     scenario.generate(folder, "small", 7)
     return folder
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A migrated store, once on SQLite and once on PostgreSQL."""
+    from crownwatch import config
+    from crownwatch.store import Store
+
+    env: dict[str, str] = {}
+    if request.param == "postgres":
+        env["CROWNWATCH_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    opened = Store.open(config.load(home=tmp_path, environ=env))
+    yield opened
+    opened.close()
+
+
+#: ``cw(home, *args)``: the crownwatch command run in a child process, its output captured.
+CW = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crownwatch", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture()
+def cw() -> CW:
+    """Run ``crownwatch --home HOME ARGS…`` as a user would, in a child process."""
+    return _cw

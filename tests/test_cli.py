@@ -11,21 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CW
 from crownwatch import __version__
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "zeek"
 
 
-def cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crownwatch", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_version_and_help_on_every_command(tmp_path: Path) -> None:
+def test_version_and_help_on_every_command(tmp_path: Path, cw: CW) -> None:
     assert cw(tmp_path, "--version").stdout.strip() == f"crownwatch {__version__}"
     for command in (
         ["ingest"],
@@ -44,7 +36,7 @@ def test_version_and_help_on_every_command(tmp_path: Path) -> None:
         assert "Usage:" in result.stdout and "--help" in result.stdout
 
 
-def test_ingest_query_and_json_outputs(tmp_path: Path) -> None:
+def test_ingest_query_and_json_outputs(tmp_path: Path, cw: CW) -> None:
     result = cw(tmp_path, "ingest", "--json", str(FIXTURES / "conn.log"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -87,7 +79,7 @@ def test_ingest_query_and_json_outputs(tmp_path: Path) -> None:
     assert [f["name"] for f in formats][:3] == ["evtx", "zeek", "eve"]
 
 
-def test_exit_codes(tmp_path: Path) -> None:
+def test_exit_codes(tmp_path: Path, cw: CW) -> None:
     missing = cw(tmp_path, "ingest", str(FIXTURES / "conn.log"), str(tmp_path / "nope.log"))
     assert missing.returncode == 2 and "nope.log" in missing.stderr
     unknown = cw(tmp_path, "ingest", "--format", "klingon", str(FIXTURES / "conn.log"))
@@ -100,7 +92,7 @@ def test_exit_codes(tmp_path: Path) -> None:
     assert cw(tmp_path, "ingest", "--map", "oops", str(garbage)).returncode == 2
 
 
-def test_markup_in_logs_is_printed_as_text(tmp_path: Path) -> None:
+def test_markup_in_logs_is_printed_as_text(tmp_path: Path, cw: CW) -> None:
     log = tmp_path / "x.json"
     log.write_text(
         '{"ts": 1759651200.0, "uid": "C1", "id.orig_h": "[bold red]pwn[/]", "_path": "conn"}\n'

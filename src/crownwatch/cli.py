@@ -751,6 +751,7 @@ def sigma_scan(
     for problem in problems:
         err.print(Text(f"error: {problem}"))
     ruleset = sigma.load_rules(rules) if rules else sigma.bundled_rules()
+    sigma.settle()
     if not as_json:
         err.print(
             Text(
@@ -926,28 +927,25 @@ def _ruleset(ctx: typer.Context, rules: list[Path] | None) -> Any:
     return sigma.load_rules(rules) if rules else sigma.all_rules(_settings(ctx))
 
 
-def _crown_jewels(assets: Path | None) -> frozenset[str]:
-    from crownwatch.risk import assets as inventory
-
-    return inventory.crown_jewels(inventory.read_inventory(assets)) if assets else frozenset()
-
-
 @app.command()
 def detect(
     ctx: typer.Context,
     rules: RulesOpt = None,
     assets: Annotated[
-        Path | None, typer.Option(help="Asset inventory (CSV or JSON) naming the crown jewels.")
+        Path | None,
+        typer.Option(help="Import this asset inventory (CSV or JSON) first: the crown jewels."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run detection (Sigma, indicators, behaviour analytics) over events not yet detected."""
+    """Run detection (Sigma, indicators, behaviour analytics) over events not yet detected,
+    then group the alerts into incidents."""
     settings = _settings(ctx)
     store = Store.open(settings)
     try:
-        summary = pipeline.detect_lake(
-            settings, store, _ruleset(ctx, rules), crown_jewels=_crown_jewels(assets)
-        )
+        if assets:
+            _import_assets(store, assets)
+        summary = pipeline.detect_lake(settings, store, _ruleset(ctx, rules))
+        pipeline.build_incidents(settings, store)
     finally:
         store.close()
     _print_detect(summary, as_json, "detection")
@@ -1041,6 +1039,291 @@ def hunt_retro(
     _print_detect(summary, as_json, f"retro-hunt over {days} days")
 
 
+assets_app = typer.Typer(help="The asset inventory: hosts, owners, crown jewels.")
+app.add_typer(assets_app, name="assets")
+
+
+def _import_assets(store: Store, path: Path) -> int:
+    from crownwatch.risk import assets as inventory
+    from crownwatch.store import assets as assets_store
+
+    return assets_store.replace(store, inventory.read_inventory(path))
+
+
+@assets_app.callback(invoke_without_command=True)
+def assets_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List the inventory, crown jewels first."""
+    if ctx.invoked_subcommand:
+        return
+    from crownwatch.store import assets as assets_store
+
+    store = Store.open(_settings(ctx))
+    try:
+        found = assets_store.listing(store)
+    finally:
+        store.close()
+    if as_json:
+        print_json(found)
+        return
+    columns = ["name", "ip", "crown jewel", "criticality", "classification", "value (USD)", "owner"]
+    rows = [
+        [
+            a.get("hostname") or a.get("fqdn"),
+            a.get("ip"),
+            "yes" if a.get("crown_jewel") else "",
+            a.get("criticality"),
+            a.get("data_classification"),
+            a.get("ip_value_usd"),
+            a.get("owner"),
+        ]
+        for a in found
+    ]
+    out.print(_table(f"{len(found)} assets", columns, rows))
+
+
+@assets_app.command("import")
+def assets_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="CSV or JSON inventory.")],
+) -> None:
+    """Replace the inventory with this file's assets (hostname, ip, crown_jewel, …)."""
+    store = Store.open(_settings(ctx))
+    try:
+        count = _import_assets(store, path)
+    finally:
+        store.close()
+    out.print(Text(f"{count} assets imported"))
+
+
+@app.command()
+def incidents(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Incidents: alerts grouped by the entities they share, highest score first."""
+    from crownwatch.store import incidents as incidents_store
+
+    store = Store.open(_settings(ctx))
+    try:
+        found = incidents_store.listing(store, limit)
+    finally:
+        store.close()
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        [
+            i["id"],
+            i["score"],
+            i["severity"],
+            i["title"],
+            ", ".join(i["hosts"][:5]),
+            len(i["alerts"]),
+            i["tactics"][-1] if i["tactics"] else "",
+            ", ".join(i["crown_jewels"][:4]),
+            i["first"],
+        ]
+        for i in found
+    ]
+    columns = ["id", "score", "severity", "title", "hosts", "alerts", "reached", "jewels", "first"]
+    out.print(_table(f"{len(found)} incidents", columns, rows))
+
+
+@app.command()
+def incident(
+    ctx: typer.Context,
+    ident: Annotated[str, typer.Argument(help="The incident's id (INC-…).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One incident: its score and why, entities, and the timeline of its alerts."""
+    from crownwatch.store import incidents as incidents_store
+
+    store = Store.open(_settings(ctx))
+    try:
+        found = incidents_store.get(store, ident)
+    finally:
+        store.close()
+    if found is None:
+        raise UsageError(f"no incident {ident!r}; `crownwatch incidents` lists them")
+    if as_json:
+        print_json(found)
+        return
+    out.print(Text(f"{found['id']}  {found['title']}", style="bold"))
+    out.print(
+        Text(f"score {found['score']} ({found['severity']}); {found['first']} → {found['last']}")
+    )
+    out.print(
+        _table(
+            "score",
+            ["term", "points", "why"],
+            [[t["term"], t["points"], t["why"]] for t in found["terms"]],
+        )
+    )
+    out.print(
+        _table(
+            "entities",
+            ["kind", "values"],
+            [
+                [k, ", ".join(v[:12]) + (" …" if len(v) > 12 else "")]
+                for k, v in found["entities"].items()
+            ],
+        )
+    )
+    rows = [
+        [e["time"], e["severity"], ", ".join(e["tactics"]), e["title"], e["explanation"]]
+        for e in found["timeline"]
+    ]
+    out.print(_table("timeline", ["time", "severity", "tactics", "alert", "why"], rows, limit=220))
+
+
+@app.command()
+def risks(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """The greatest risks: crown jewels first, each with the terms of its score."""
+    store = Store.open(_settings(ctx))
+    try:
+        found = pipeline.rank_risks(store)
+    finally:
+        store.close()
+    found = found[:limit] if limit else found
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        [
+            r["kind"],
+            r["name"],
+            "yes" if r["crown_jewel"] else "",
+            r["score"],
+            "; ".join(r["notable_because"]),
+            r["alerts"],
+            next((t["why"] for t in r["terms"] if t["term"] == "asset"), ""),
+            next((t["title"] for t in r["terms"] if t["term"] == "alert"), ""),
+        ]
+        for r in found
+    ]
+    columns = ["kind", "name", "jewel", "risk", "notable", "alerts", "worth", "top alert"]
+    out.print(_table(f"{len(found)} risk objects", columns, rows))
+
+
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Folder for the report (default: <home>/report).")
+]
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    logs: Annotated[list[str], typer.Argument(help="Log files, folders or globs.")],
+    assets: Annotated[
+        Path | None, typer.Option(help="Asset inventory (CSV or JSON) naming the crown jewels.")
+    ] = None,
+    organisation: Annotated[str, typer.Option(help="Name shown on the report.")] = "",
+    folder: OutOpt = None,
+    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write the HTML report only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job on your own data: ingest → intelligence → detection → incidents →
+    attribution → risk → report."""
+    from crownwatch import demo as demo_mod
+    from crownwatch.intel import importers, kb
+
+    settings = _settings(ctx)
+    store = Store.open(settings)
+    try:
+        ingested = pipeline.ingest_files(logs, settings, store)
+        if not kb.counts(store).get("attack-pattern"):
+            importers.bundled(store)  # ATT&CK and the MISP galaxy, shipped
+        if assets:
+            _import_assets(store, assets)
+        summary = pipeline.detect_lake(settings, store)
+        answers = pipeline.answer(
+            settings, store, folder or settings.home / "report", organisation, pdf=not no_pdf
+        )
+    finally:
+        store.close()
+    if as_json:
+        print_json({"ingest": ingested.as_dict(), "detection": summary.as_dict(), **answers})
+    else:
+        _print_detect(summary, False, "detection")
+        demo_mod.print_answers(out, answers)
+    if ingested.exit_code:
+        raise typer.Exit(ingested.exit_code)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    folder: OutOpt = None,
+    organisation: Annotated[str, typer.Option(help="Name shown on the report.")] = "",
+    no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write the HTML report only.")] = False,
+) -> None:
+    """Write the report (HTML, PDF, STIX bundles of the top incidents) from what is stored."""
+    settings = _settings(ctx)
+    store = Store.open(settings)
+    try:
+        answers = pipeline.answer(
+            settings, store, folder or settings.home / "report", organisation, pdf=not no_pdf
+        )
+    finally:
+        store.close()
+    from crownwatch import demo as demo_mod
+
+    demo_mod.print_answers(out, answers)
+
+
+@app.command()
+def landscape(
+    ctx: typer.Context,
+    sector: Annotated[
+        list[str] | None,
+        typer.Option(help="A sector as the MISP galaxy names it (Pharmacy, Health…); repeat."),
+    ] = None,
+    country: Annotated[str, typer.Option(help="Only groups known to hit this country.")] = "",
+    layer: Annotated[
+        Path | None, typer.Option(help="Write the ATT&CK Navigator layer to this file.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which groups target your sectors, their techniques, and your detection's gaps."""
+    from crownwatch.risk import landscape as landscapes
+
+    settings = _settings(ctx)
+    sectors = tuple(sector or settings.organisation.sectors)
+    if not sectors:
+        raise UsageError("name a --sector (or set [organisation] sectors in the settings)")
+    store = Store.open(settings)
+    try:
+        found = pipeline.threat_landscape(settings, store, sectors, country)
+    finally:
+        store.close()
+    if layer:
+        layer.write_bytes(orjson.dumps(landscapes.layer(found), option=orjson.OPT_INDENT_2))
+    if as_json:
+        print_json(found)
+        return
+    rows = [
+        [g["name"], g["id"], g["country"], g["techniques"], g["covered"]] for g in found["groups"]
+    ]
+    out.print(
+        _table(
+            f"{len(rows)} groups target {', '.join(sectors)}",
+            ["group", "id", "country", "techniques", "covered"],
+            rows,
+        )
+    )
+    out.print(
+        Text(
+            f"detection covers {found['covered']} of their {len(found['techniques'])} techniques; "
+            f"gaps used by most: {', '.join(found['gaps'][:12]) or 'none'}"
+        )
+    )
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -1103,6 +1386,80 @@ def taxii_add_token(
     secret = add_token(store, name, read or (), write or ())
     store.close()
     out.print(secret)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def attribute(
+    ctx: typer.Context,
+    techniques: Annotated[
+        list[str] | None, typer.Option(help="ATT&CK technique ids, comma-separated: T1566.001,…")
+    ] = None,
+    software: Annotated[
+        list[str] | None, typer.Option(help="Software ids or names, comma-separated: S0002,…")
+    ] = None,
+    indicators: Annotated[
+        list[str] | None, typer.Option(help="STIX ids of indicators that matched, comma-separated.")
+    ] = None,
+    sector: Annotated[
+        list[str] | None, typer.Option(help="The organisation's sectors (repeatable or a,b).")
+    ] = None,
+    country: Annotated[str | None, typer.Option(help="The organisation's country.")] = None,
+    when: Annotated[
+        datetime | None, typer.Option(help="When the intrusion happened (for recency).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many hypotheses to show.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which known intrusion set most likely did this: ranked hypotheses, each with a
+    probability, an ICD 203 confidence and the evidence for and against it."""
+    from crownwatch.attribute import engine, profiles
+
+    evidence = engine.Evidence(
+        techniques=_split(techniques),
+        software=_split(software),
+        indicators=_split(indicators),
+        sectors=_split(sector),
+        country=country,
+        when=when,
+    )
+    if not (evidence.techniques or evidence.software or evidence.indicators):
+        raise UsageError("give --techniques, --software or --indicators")
+    store = Store.open(_settings(ctx))
+    try:
+        known = profiles.load(store)
+    finally:
+        store.close()
+    if not known.groups:
+        raise UsageError("the knowledge base holds no groups: run `crownwatch intel init` first")
+    result = engine.attribute(known, evidence, top=max(1, min(top, 200)))
+    if as_json:
+        print_json(result.hypotheses)
+        return
+    rows = [
+        [
+            h["id"],
+            h["name"],
+            f"{h['probability']:.1%}",
+            h["likelihood"],
+            h["confidence"],
+            ", ".join(str(e.get("id") or e.get("detail")) for e in h["evidence"]["for"][:6]),
+        ]
+        for h in result.hypotheses
+    ]
+    out.print(
+        _table(
+            "Attribution",
+            ["id", "group", "probability", "likelihood", "confidence", "evidence for"],
+            rows,
+        )
+    )
+    out.print(Text(f"a group not in the knowledge base: {result.unattributed:.1%}"))
+    if result.unknown:
+        err.print(Text("not recognised: " + ", ".join(result.unknown[:20])))
 
 
 def main() -> None:

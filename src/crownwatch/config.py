@@ -183,6 +183,17 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True)
+class OrganisationSettings:
+    """Who is defended: the report's name, and what the threat landscape is drawn for."""
+
+    name: str = ""
+    #: MISP galaxy sector names, e.g. ["Pharmacy", "Health", "High tech"].
+    sectors: tuple[str, ...] = ()
+    #: A country name as the galaxy spells victims ("United States"); "" for any.
+    country: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where crownwatch keeps its data and how it reaches its database."""
 
@@ -190,6 +201,7 @@ class Settings:
     database_url: str = ""
     ingest: IngestSettings = field(default_factory=IngestSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
+    organisation: OrganisationSettings = field(default_factory=OrganisationSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
 
     @property
@@ -247,6 +259,14 @@ def load(
     analytics = _section(
         AnalyticsSettings, dict(table.get("analytics", {})), "analytics", toml_path
     )
+    organisation = _section(
+        OrganisationSettings, dict(table.get("organisation", {})), "organisation", toml_path
+    )
     return Settings(
-        home=home_path, database_url=url, ingest=ingest, detect=detect, analytics=analytics
+        home=home_path,
+        database_url=url,
+        ingest=ingest,
+        detect=detect,
+        analytics=analytics,
+        organisation=organisation,
     )

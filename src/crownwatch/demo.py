@@ -22,6 +22,8 @@ from crownwatch.store import Store
 from crownwatch.store import alerts as alerts_store
 
 LOG_FOLDERS = ("windows", "zeek", "syslog")
+#: The demo company's sectors, as the MISP galaxy names them (pharmaceuticals, med-tech R&D).
+SECTORS = ("Pharmacy", "Health", "High tech")
 
 
 def scenario_dir(settings: Settings, size: str, seed: int) -> Path:
@@ -29,7 +31,9 @@ def scenario_dir(settings: Settings, size: str, seed: int) -> Path:
 
 
 def run(settings: Settings, size: str, seed: int, console: Console | None) -> dict[str, Any]:
-    """Generate (once), ingest, compare with the ground truth; print when given a console."""
+    """The whole story on the scenario (generated once): ingest, check against the ground
+    truth, knowledge, detection measured against the truth, incidents, attribution, risks,
+    the report. Prints when given a console."""
     started = time.perf_counter()
     folder = scenario_dir(settings, size, seed)
     truth_file = folder / "truth" / "summary.json"
@@ -52,6 +56,19 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
     checks = compare(settings, folder, truth)
     knowledge = load_knowledge(settings, folder, console)
     detection = detect(settings, folder, console)
+    if console:
+        console.print(Text("incidents, attribution, risks and the report …"))
+    store = Store.open(settings)
+    try:
+        answers = pipeline.answer(
+            settings,
+            store,
+            settings.home / "report",
+            truth["scenario"]["company"],
+            sectors=SECTORS,
+        )
+    finally:
+        store.close()
     result = {
         "scenario": str(folder),
         "ingest": {k: v for k, v in summary.as_dict().items() if k != "per_file"},
@@ -59,6 +76,7 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
         "checks": checks,
         "knowledge": knowledge,
         "detection": detection,
+        "answers": answers,
         "matches_truth": all(c["ok"] for c in checks),
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -86,21 +104,35 @@ def load_knowledge(settings: Settings, folder: Path, console: Console | None) ->
 
 
 def detect(settings: Settings, folder: Path, console: Console | None) -> dict[str, Any]:
-    """Detection over the lake (crown jewels from the scenario's inventory), then measured
-    against the ground truth."""
+    """The scenario's asset inventory imported, detection over the lake, incidents; then
+    detection measured against the ground truth."""
     from crownwatch.risk import assets
+    from crownwatch.store import assets as assets_store
 
     if console:
         console.print(Text("detecting (Sigma rules, indicators, behaviour analytics) …"))
     inventory = folder / "inventory" / "assets.csv"
-    jewels = assets.crown_jewels(assets.read_inventory(inventory)) if inventory.is_file() else None
     store = Store.open(settings)
     try:
-        summary = pipeline.detect_lake(settings, store, crown_jewels=jewels or frozenset())
+        if inventory.is_file():
+            assets_store.replace(store, assets.read_inventory(inventory))
+        summary = pipeline.detect_lake(settings, store)
         found = alerts_store.listing(store, limit=0, min_severity="low")
+        incidents = pipeline.build_incidents(settings, store)
     finally:
         store.close()
-    return {"run": summary.as_dict(), "quality": quality(settings, folder, found)}
+    return {
+        "run": summary.as_dict(),
+        "quality": quality(settings, folder, found),
+        "incidents": [
+            {
+                k: i[k]
+                for k in ("id", "title", "score", "severity", "hosts", "tactics", "crown_jewels")
+            }
+            | {"alerts": len(i["alerts"])}
+            for i in incidents
+        ],
+    }
 
 
 def quality(settings: Settings, folder: Path, found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -257,6 +289,7 @@ def _print(console: Console, result: dict[str, Any], truth: dict[str, Any]) -> N
         )
     )
     _print_detection(console, result["detection"], truth)
+    print_answers(console, result["answers"])
     console.print(
         Text(
             f"lake: {lake_info['lake']}\ndatabase: {lake_info['database']}\n"
@@ -296,5 +329,52 @@ def _print_detection(console: Console, detection: dict[str, Any], truth: dict[st
         Text(
             f"false alerts: {measured['false_alerts']} of {measured['alerts']} "
             f"({measured['false_per_10k']} per 10,000 events)"
+        )
+    )
+
+
+def print_answers(console: Console, answers: dict[str, Any]) -> None:
+    from crownwatch.report.render import percent
+
+    """The short story: the top incident, its most likely group, the top risks, the files."""
+    top = answers["top_incident"]
+    if top is None:
+        console.print(Text("no incident: no alert of low severity or above"))
+        return
+    console.print(
+        Text(
+            f"top incident {top['id']} (of {answers['incidents']}): {top['title']} — score "
+            f"{top['score']:g} ({top['severity']}), {len(top['hosts'])} hosts, "
+            f"{len(top['alerts'])} alerts, reached {top['tactics'][-1] if top['tactics'] else '-'}"
+            f"; crown jewels touched: {', '.join(top['crown_jewels']) or 'none'}",
+            style="bold",
+        )
+    )
+    hypothesis = answers["hypothesis"]
+    if hypothesis:
+        console.print(
+            Text(
+                f"most likely actor: {hypothesis['name']} ({hypothesis['id']}), probability "
+                f"{percent(hypothesis['probability'])}, {hypothesis['confidence']} confidence",
+                style="bold",
+            )
+        )
+    table = Table(title="Greatest risks (crown jewels first)", title_justify="left")
+    for column in ("object", "jewel", "risk", "notable because"):
+        table.add_column(column, overflow="fold")
+    for r in answers["risks"]:
+        table.add_row(
+            Text(f"{r['kind']}: {r['name']}"),
+            "yes" if r["crown_jewel"] else "",
+            f"{r['score']:,.0f}",
+            Text("; ".join(r["notable_because"])),
+        )
+    console.print(table)
+    report = answers["report"]
+    console.print(
+        Text(
+            f"report: {report['html']}"
+            + (f", {report['pdf']}" if report["pdf"] else "")
+            + (f"; STIX: {', '.join(report['stix'])}" if report["stix"] else "")
         )
     )

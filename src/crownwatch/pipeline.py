@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -298,6 +299,7 @@ class DetectSummary:
     updated: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
     indicators_live: int = 0
+    indicators_unsupported: dict[str, int] = field(default_factory=dict)  # reason -> count
     sighted: int = 0
     rules: int = 0
     rule_failures: int = 0
@@ -311,13 +313,14 @@ def detect_lake(
     settings: Settings,
     store: Store,
     rules: sigma.RuleSet | None = None,
-    crown_jewels: frozenset[str] = frozenset(),
+    jewels: frozenset[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DetectSummary:
     """Run detection over the lake files it has not read yet, and store the alerts.
 
     Sigma rules and live indicators run batch by batch over the new files; the behaviour
-    analytics run over the time span of the new events, with the whole lake for baselines.
+    analytics run over the time span of the new events, with the whole lake for baselines,
+    and the crown jewels of the stored inventory unless ``jewels`` are given.
     Indicators are judged live as of the newest new event (ageing counts to the events'
     time, so a late run over old logs still matches what was live then).
     """
@@ -326,9 +329,10 @@ def detect_lake(
     if not parts:
         return summary
     ruleset = rules if rules is not None else sigma.all_rules(settings)
+    sigma.settle()
     summary.rules, summary.rule_failures = len(ruleset.rules), len(ruleset.failures)
     start, end = _time_span(parts)
-    detector = _detector(store, ruleset, settings, as_of=end or datetime.now(UTC))
+    detector = _detector(store, ruleset, settings, as_of=end or datetime.now(UTC), summary=summary)
     summary.indicators_live = len(detector.matcher.ids) if detector.matcher else 0
     found: list[Alert] = []
     done: list[tuple[str, int]] = []
@@ -342,15 +346,29 @@ def detect_lake(
     if start is not None and end is not None:
         from crownwatch.detect import analytics
 
-        ctx = analytics.Context(
-            settings.analytics, start, end + timedelta(microseconds=1), crown_jewels
-        )
+        if jewels is None:
+            jewels = crown_jewels(store)
+        ctx = analytics.Context(settings.analytics, start, end + timedelta(microseconds=1), jewels)
         con = lake.connect(settings.lake_dir)
         try:
             raised = analytics.run_all(con, ctx)
         finally:
             con.close()
         found.extend(raised)
+    _store_alerts(settings, store, found, detector, summary)
+    alerts_store.mark_detected(store, done)
+    return summary
+
+
+def _store_alerts(
+    settings: Settings,
+    store: Store,
+    found: list[Alert],
+    detector: Detector,
+    summary: DetectSummary,
+) -> None:
+    """Save the alerts (deduplicated), demote the organisation's routine rules, and record
+    the indicators' sightings."""
     summary.alerts_raised = len(found)
     summary.by_kind.update(a.kind for a in found)
     window = timedelta(seconds=settings.detect.dedupe_seconds)
@@ -360,8 +378,6 @@ def detect_lake(
         store, settings.detect.common_rule_entities, settings.detect.common_rule_days
     )
     summary.sighted = kb.record_sightings(store, indicators.sightings(detector.hits))
-    alerts_store.mark_detected(store, done)
-    return summary
 
 
 def _new_parts(lake_dir: Path, seen: set[str]) -> list[Path]:
@@ -394,10 +410,16 @@ def _utc(value: datetime) -> datetime:
 
 
 def _detector(
-    store: Store, ruleset: sigma.RuleSet, settings: Settings, as_of: datetime
+    store: Store,
+    ruleset: sigma.RuleSet,
+    settings: Settings,
+    as_of: datetime,
+    summary: DetectSummary | None = None,
 ) -> Detector:
     live = kb.live_index(store, now=as_of)
-    matcher = indicators.Matcher.build(live.values) if live.values else None
+    matcher = indicators.Matcher.build(live.values, live.compound) if live.values else None
+    if summary is not None:
+        summary.indicators_unsupported = dict(live.unsupported)
 
     @functools.lru_cache(maxsize=4096)
     def about(ident: str) -> engine.IndicatorInfo:
@@ -460,7 +482,7 @@ def hunt_retro(
             return summary
         newest = con.execute('SELECT max("@timestamp") FROM events').fetchone()
         as_of = min(_utc(newest[0]), datetime.now(UTC)) if newest and newest[0] else since
-        detector = _detector(store, rules or sigma.RuleSet(), settings, as_of)
+        detector = _detector(store, rules or sigma.RuleSet(), settings, as_of, summary=summary)
         detector.retro = True
         summary.indicators_live = len(detector.matcher.ids) if detector.matcher else 0
         found = retro.hunt(con, detector, since)
@@ -476,15 +498,7 @@ def hunt_retro(
             detector.matcher = matcher
     finally:
         con.close()
-    summary.alerts_raised = len(found)
-    summary.by_kind.update(a.kind for a in found)
-    window = timedelta(seconds=settings.detect.dedupe_seconds)
-    saved = alerts_store.save(store, found, window, settings.detect.max_alert_events)
-    summary.added, summary.updated = saved.added, saved.updated
-    summary.demoted = alerts_store.demote_common(
-        store, settings.detect.common_rule_entities, settings.detect.common_rule_days
-    )
-    summary.sighted = kb.record_sightings(store, indicators.sightings(detector.hits))
+    _store_alerts(settings, store, found, detector, summary)
     return summary
 
 
@@ -492,3 +506,268 @@ def _has_events(con: Any) -> bool:
     return bool(
         con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'events'").fetchone()[0]
     )
+
+
+def crown_jewels(store: Store) -> frozenset[str]:
+    """Names, addresses and shares of the stored inventory's crown jewels."""
+    from crownwatch.risk import assets
+    from crownwatch.store import assets as assets_store
+
+    return assets.crown_jewels(assets_store.listing(store))
+
+
+def build_incidents(settings: Settings, store: Store) -> list[dict[str, Any]]:
+    """Group the stored alerts into incidents (rebuilt as a whole) and store them."""
+    from crownwatch.correlate import facts, incidents
+    from crownwatch.intel import attack
+    from crownwatch.risk import assets
+    from crownwatch.store import assets as assets_store
+    from crownwatch.store import incidents as incidents_store
+
+    found = alerts_store.listing(store, limit=0, min_severity="low")
+    inventory = assets_store.listing(store)
+    ctx = incidents.Context(
+        tactics_of={
+            **attack.tactics_by_technique(attack.patterns()),  # shipped, then what was imported
+            **attack.tactics_by_technique(kb.objects(store, ["attack-pattern"])),
+        },
+        crown_jewels=assets.jewel_names(inventory),
+    )
+    wanted = {
+        (kind, str(value).lower() if kind != "ip" else str(value))
+        for alert in found
+        for kind in incidents.MEASURED
+        for value in alert["entities"].get(kind, ())
+    }
+    con = lake.connect(settings.lake_dir)
+    try:
+        if _has_events(con):
+            ctx.host_of_ip = facts.hosts_by_ip(con)
+            ctx.peers = facts.peers(con, wanted)
+    finally:
+        con.close()
+    ctx.host_of_ip = {
+        **ctx.host_of_ip,
+        **{
+            str(a["ip"]): incidents.short_host(str(a.get("hostname") or a.get("fqdn") or ""))
+            for a in inventory
+            if a.get("ip") and "/" not in str(a["ip"]) and (a.get("hostname") or a.get("fqdn"))
+        },
+    }
+    built = incidents.build(found, ctx)
+    incidents_store.replace_all(store, built)
+    return built
+
+
+def rank_risks(store: Store, threats: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The risk objects (hosts, users) by risk, crown jewels first, from the stored alerts,
+    incidents and inventory. Risk decays from the newest alert's time (the data's present)."""
+    from crownwatch.risk import score
+    from crownwatch.store import assets as assets_store
+    from crownwatch.store import incidents as incidents_store
+
+    found = alerts_store.listing(store, limit=0, min_severity="low")
+    if not found:
+        return []
+    now = min(max(a["last"] for a in found), datetime.now(UTC))
+    return score.rank(
+        found, incidents_store.listing(store), assets_store.listing(store), now, threats
+    )
+
+
+@dataclass
+class ReportFiles:
+    """Where a report was written."""
+
+    html: Path
+    pdf: Path | None
+    stix: list[Path] = field(default_factory=list)
+    layer: Path | None = None
+
+
+def write_report(
+    settings: Settings,
+    store: Store,
+    out: Path,
+    organisation: str = "",
+    pdf: bool = True,
+    tlp: str = "amber",
+    landscape: Mapping[str, Any] | None = None,
+    risks: list[dict[str, Any]] | None = None,
+) -> ReportFiles:
+    """The HTML report (and its PDF), each top incident as a STIX bundle, and the threat
+    landscape as a Navigator layer (when there is one), into ``out``."""
+    from crownwatch.intel import attack
+    from crownwatch.report import build, render, stix
+    from crownwatch.store import incidents as incidents_store
+
+    out.mkdir(parents=True, exist_ok=True)
+    found = incidents_store.listing(store)
+    alerts = alerts_store.listing(store, limit=0, min_severity="low")
+    ranked = risks if risks is not None else rank_risks(store, threats(store, found))
+    data = build.collect(found, alerts, ranked, lake_summary(settings), organisation, landscape)
+    page = render.html(data)
+    files = ReportFiles(html=out / "report.html", pdf=out / "report.pdf" if pdf else None)
+    if landscape is not None and landscape["techniques"]:
+        from crownwatch.risk import landscape as landscapes
+
+        files.layer = out / "landscape-layer.json"
+        files.layer.write_bytes(
+            orjson.dumps(landscapes.layer(dict(landscape)), option=orjson.OPT_INDENT_2)
+        )
+    files.html.write_text(page, "utf-8")
+    if files.pdf:
+        render.pdf(page, files.pdf)
+    patterns = {attack.attack_id(p): p for p in attack.patterns()}
+    patterns.update({attack.attack_id(p): p for p in kb.objects(store, ["attack-pattern"])})
+    wanted = {a["rule"] for a in alerts if a["kind"] == "indicator"}
+    indicators = {i: obj for i in wanted if (obj := kb.get(store, i))}
+    for incident in found[:3]:
+        top = (incident.get("attribution") or [{}])[0]
+        group = kb.get(store, top["stix_id"]) if top.get("stix_id") else None
+        bundle = stix.incident_bundle(
+            incident,
+            alerts,
+            patterns,
+            indicators,
+            {group["id"]: group} if group else {},
+            tlp,
+        )
+        path = out / f"{incident['id'].lower()}.stix.json"
+        path.write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+        files.stix.append(path)
+    return files
+
+
+def answer(
+    settings: Settings,
+    store: Store,
+    out: Path,
+    organisation: str = "",
+    pdf: bool = True,
+    sectors: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """From the stored alerts to the answers: incidents, risks, the threat landscape (for
+    the organisation's sectors, when known) and the report."""
+    sectors = sectors or settings.organisation.sectors
+    built = attribute_incidents(store, build_incidents(settings, store), sectors)
+    risks = rank_risks(store, threats(store, built, sectors))
+    landscape = threat_landscape(settings, store, sectors) if sectors else None
+    files = write_report(settings, store, out, organisation, pdf, landscape=landscape, risks=risks)
+    top = built[0] if built else None
+    return {
+        "incidents": len(built),
+        "top_incident": top,
+        "hypothesis": (top.get("attribution") or [None])[0] if top else None,
+        "risks": risks[:5],
+        "report": {
+            "html": str(files.html),
+            "pdf": str(files.pdf) if files.pdf else None,
+            "stix": [str(p) for p in files.stix],
+            "layer": str(files.layer) if files.layer else None,
+        },
+        "landscape": {
+            "groups": len(landscape["groups"]),
+            "techniques": len(landscape["techniques"]),
+            "covered": landscape["covered"],
+            "gaps": landscape["gaps"][:10],
+        }
+        if landscape
+        else None,
+    }
+
+
+def detection_coverage(ruleset: sigma.RuleSet) -> set[str]:
+    """ATT&CK techniques the installed detection looks for: Sigma rules' tags and the
+    behaviour analytics."""
+    from crownwatch.detect import analytics
+    from crownwatch.detect.alerts import techniques_of
+
+    found = {t for rule in ruleset.rules for t in techniques_of(rule.tags)}
+    found.update(t for module in analytics.ANALYTICS.values() for t in module.TECHNIQUES)
+    return found
+
+
+def threat_landscape(
+    settings: Settings,
+    store: Store,
+    sectors: tuple[str, ...] = (),
+    country: str = "",
+    ruleset: sigma.RuleSet | None = None,
+) -> dict[str, Any]:
+    """Groups targeting the organisation's sectors, their techniques, detection's gaps."""
+    from crownwatch.risk import landscape
+
+    org = settings.organisation
+    covered = detection_coverage(ruleset or sigma.all_rules(settings))
+    return landscape.landscape(store, sectors or org.sectors, country or org.country, covered)
+
+
+#: Incidents attributed (the top ones by score: the rest are rarely worth a hypothesis).
+ATTRIBUTED = 10
+
+
+def attribute_incidents(
+    store: Store, built: list[dict[str, Any]], sectors: tuple[str, ...] = (), country: str = ""
+) -> list[dict[str, Any]]:
+    """Each top incident with its ranked hypotheses (``attribution``), stored again."""
+    from crownwatch.attribute import engine, profiles
+    from crownwatch.store import incidents as incidents_store
+
+    if not built:
+        return built
+    known = profiles.load(store)
+    alerts = {a["id"]: a for a in alerts_store.listing(store, limit=0, min_severity="low")}
+    for incident in built[:ATTRIBUTED]:
+        evidence = engine.Evidence(
+            techniques=list(incident["techniques"]),
+            indicators=sorted(
+                {
+                    alerts[a]["rule"]
+                    for a in incident["alerts"]
+                    if a in alerts and alerts[a]["kind"] == "indicator"
+                }
+            ),
+            sectors=list(sectors),
+            country=country or None,
+            when=incident["first"],
+        )
+        result = engine.attribute(known, evidence, top=5)
+        incident["attribution"] = result.hypotheses
+        incident["unattributed"] = result.unattributed
+    incidents_store.replace_all(store, built)
+    return built
+
+
+#: How much a state group's incident weighs on risk, by the attribution's confidence.
+THREAT_BY_CONFIDENCE = {"high": 1.5, "moderate": 1.3, "low": 1.1}
+
+
+def threats(
+    store: Store, built: list[dict[str, Any]], sectors: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Per attributed incident, the threat factor on its alerts' risk and why: a group with
+    a known sponsor country weighs more, the more so when it targets our sectors and the
+    surer the attribution; commodity or unattributed activity weighs 1."""
+    from crownwatch.attribute import profiles
+    from crownwatch.risk.score import Threat
+
+    known = profiles.load(store)
+    wanted = {s.casefold() for s in sectors}
+    found: dict[str, Any] = {}
+    for incident in built:
+        top = (incident.get("attribution") or [None])[0]
+        if not top or top["confidence"] == "low":
+            continue
+        group = known.groups.get(top["stix_id"])
+        if group is None or not group.country:
+            continue
+        targets = wanted & {s.casefold() for s in group.sectors}
+        factor = THREAT_BY_CONFIDENCE[top["confidence"]] + (0.2 if targets else 0.0)
+        why = (
+            f"{top['name']} ({top['id']}, {group.country}), {top['confidence']} confidence"
+            + (f", targets {', '.join(sorted(targets))}" if targets else "")
+            + f": ×{factor:g}"
+        )
+        found[incident["id"]] = Threat(factor, why)
+    return found

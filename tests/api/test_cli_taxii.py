@@ -11,14 +11,7 @@ from pathlib import Path
 
 import httpx
 
-
-def cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crownwatch", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from conftest import CW
 
 
 def _free_port() -> int:
@@ -27,7 +20,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_and_poll_between_two_homes(tmp_path: Path) -> None:
+def test_serve_and_poll_between_two_homes(tmp_path: Path, cw: CW) -> None:
     server_home, client_home = tmp_path / "server", tmp_path / "client"
     assert cw(server_home, "intel", "init").returncode == 0
     made = cw(server_home, "taxii", "add-collection", "groups", "--type", "intrusion-set", "--json")

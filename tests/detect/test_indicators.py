@@ -332,3 +332,26 @@ def _incident_of_events(con: Any, small: Path) -> dict[str, str]:
             'ON e."log.file.path" = t.path AND e."log.offset" = t.offset'
         ).fetchall()
     )
+
+
+def test_confirmed_keeps_simple_hits_and_compound_hits_whose_check_holds() -> None:
+    """What a retro-hunt applies to the rows it reads back from the lake."""
+    from crownwatch.detect.indicators import confirmed
+    from crownwatch.detect.stix_eval import compile_pattern
+
+    check = compile_pattern("[ipv4-addr:value = '45.77.126.34' AND network-traffic:dst_port = 443]")
+    matcher = Matcher.build(VALUES, {"indicator--ip4": check})
+    hits = [
+        Hit("indicator--ip4", "ipv4-addr", "45.77.126.34", "destination.ip", e, None, None)
+        for e in ("e1", "e2", "e3")
+    ] + [Hit("indicator--evil", "domain-name", "evil.com", "url.domain", "e2", None, None)]
+    rows = {
+        "e1": {"destination.ip": "45.77.126.34", "destination.port": 443},
+        "e2": {"destination.ip": "45.77.126.34", "destination.port": 80},
+    }
+    kept = confirmed(hits, rows, matcher)
+    assert [(h.indicator_id, h.event_id) for h in kept] == [
+        ("indicator--ip4", "e1"),
+        ("indicator--evil", "e2"),  # simple: kept as found
+    ]  # e3: its row is missing, so its check cannot be confirmed
+    assert confirmed(hits, {}, MATCHER) == hits  # no compound indicator: nothing to check

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from crownwatch import ingest
 from crownwatch.detect.sigma import (
     RuleSet,
     add_texts,
@@ -21,6 +22,8 @@ from crownwatch.detect.sigma import (
     scan,
     scan_batch,
 )
+from crownwatch.ingest import syslog
+from crownwatch.ingest.source import Source
 from crownwatch.schema import SCHEMA
 
 SIGMA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sigma"
@@ -540,9 +543,7 @@ def test_windows_file_access_and_defender_names_with_spaces() -> None:
 
 
 #: Regression cases no shipped parser can read yet: rule id -> why.
-KNOWN_GAPS = {
-    "ef0ff092-a24a-4fbc-beea-06c08d53e085": "Cisco IOS CLI log (.raw): no parser for it yet",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _regression_cases() -> list[tuple[str, str, list[Path]]]:
@@ -601,5 +602,8 @@ def test_regression_data_fires_its_rules() -> None:
     gaps = {k: v for k, v in missed.items() if k in KNOWN_GAPS}
     print(f"regression: {fire} of {len(cases)} fire; known gaps: {gaps}")
     assert len(cases) >= 200
+    raws = [f for _, _, files in cases for f in files if f.suffix == ".raw"]
+    assert raws  # Cisco IOS lines (rules/cisco/aaa): read by the syslog parser
+    assert all(ingest.detect(Source(f)) is syslog for f in raws)
     assert sum(1 for _, folder, _ in cases if not folder.startswith("rules/")) >= 10
     assert set(missed) == set(KNOWN_GAPS), {k: v for k, v in missed.items() if k not in gaps}

@@ -19,7 +19,7 @@ def test_the_shipped_rules_load_offline() -> None:
     routable = [f for f in rules.failures if "logsource not routable" not in f.reason]
     assert len(routable) < 0.01 * (len(rules.rules) + len(routable))  # measured: 7
     by_column = {route[0] for rule in rules.rules for route in rule.routes}
-    assert by_column == {"winlog.channel", "event.dataset", "event.module"}
+    assert by_column == {"winlog.channel", "event.dataset", "event.module", "event.action"}
     files = {r.file.split(":", 1)[1].split("/", 1)[0] for r in rules.rules}
     assert files == {"rules", "rules-emerging-threats"}  # hunting rules: only when asked
 

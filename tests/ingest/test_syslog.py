@@ -289,3 +289,122 @@ def test_sniff_wants_a_syslog_header_and_refuses_json() -> None:
     assert not syslog.sniff(b'{"ts": "Oct 11 22:14:15 h app: x"}\n', "a.log")
     assert not syslog.sniff(b"2026-11-02T08:00:00Z INFO something happened\n", "app.log")
     assert not syslog.sniff(b"#separator \\x09\n#path\tconn\n", "conn.log")
+
+
+def test_cisco_messages_of_every_shape() -> None:
+    events, rejected, read = run(syslog.parse_with_year(Source(FIXTURES / "cisco.log"), 2026))
+    assert read == 12
+    assert [(r.position, r.reason) for r in rejected] == [(8, "no timestamp")]  # uptime only
+    ev = events
+
+    cmd = ev[0]  # a relay's address, a sequence number, a device time without year or zone
+    assert cmd["@timestamp"] == datetime(2026, 2, 17, 13, 40, 3, 673000, tzinfo=UTC)
+    assert (cmd["event.dataset"], cmd["event.module"]) == ("cisco.ios", "cisco")
+    assert (cmd["event.code"], cmd["event.severity"]) == ("PARSER-5-CFGLOG_LOGGEDCMD", 5)
+    assert (cmd["host.ip"], cmd["host.name"], cmd["user.name"]) == ("172.16.5.10", None, "admin")
+    assert cmd["message"] == "User:admin  logged command:no access-session port-control"
+    assert (cmd["event.category"], cmd["event.action"]) == ("configuration", "cli_command")
+    fields = json.loads(cmd["fields"])
+    assert fields["command"] == "no access-session port-control"
+    assert (fields["cisco.facility"], fields["cisco.sequence"]) == ("PARSER", "6705")
+
+    buffered = ev[1]  # show logging: unsynced clock, a line name rather than a user
+    assert buffered["@timestamp"] == at(2026, 3, 1, 18, 46, 11)
+    assert (buffered["user.name"], buffered["source.ip"]) == (None, "10.34.195.36")
+    assert json.loads(buffered["fields"])["cisco.time_unsynced"] is True
+
+    ok = ev[2]  # on the wire: PRI, sequence, origin-id hostname, zone
+    assert (ok["host.name"], ok["user.name"], ok["event.outcome"]) == (
+        "router1",
+        "admin",
+        "success",
+    )
+    assert (ok["source.ip"], ok["destination.port"], ok["event.category"]) == (
+        "10.1.1.5",
+        22,
+        "authentication",
+    )
+    assert json.loads(ok["fields"])["facility"] == 23
+
+    failed = ev[3]  # after an RFC 3164 header: the device's UTC time wins over the relay's
+    assert failed["@timestamp"] == datetime(2026, 2, 17, 13, 40, 3, 673000, tzinfo=UTC)
+    assert (failed["host.ip"], failed["user.name"], failed["event.outcome"]) == (
+        "10.0.0.1",
+        "bob",
+        "failure",
+    )
+    assert json.loads(failed["fields"])["reason"] == "Login Authentication Failed"
+
+    built, executed, permitted = ev[4], ev[5], ev[6]
+    assert [e["event.dataset"] for e in (built, executed, permitted)] == ["cisco.asa"] * 3
+    assert (built["event.code"], built["host.ip"], built["event.severity"]) == (
+        "ASA-6-302013",
+        "10.1.1.1",
+        6,
+    )
+    assert (executed["host.name"], executed["user.name"]) == ("asa1", "enable_15")
+    assert json.loads(executed["fields"])["command"] == "write memory"
+    assert (permitted["user.name"], permitted["source.ip"], permitted["source.port"]) == (
+        "admin",
+        "10.0.0.5",
+        52611,
+    )
+
+    uptime = ev[7]  # uptime stamp: the header's time
+    assert (uptime["@timestamp"], uptime["host.name"], uptime["user.name"]) == (
+        at(2026, 2, 17, 13, 40, 5),
+        "router1",
+        "alice",
+    )
+    web = ev[8]  # RFC 5424 header; the unsynced device time gives way to it
+    assert web["@timestamp"] == at(2026, 2, 17, 13, 40, 6)
+    assert (web["host.name"], web["event.action"], web["user.name"]) == (
+        "rtr2",
+        "web_login",
+        "cisco_tac_admin",
+    )
+
+    kernel, percent = ev[9], ev[10]  # a program's text with a % stays a syslog line
+    assert (kernel["event.dataset"], kernel["process.name"]) == ("system.syslog", "kernel")
+    assert kernel["message"].startswith("%FOO-1-BAR: ")
+    assert (percent["event.dataset"], percent["message"]) == ("system.syslog", "100% done")
+
+
+def test_cisco_regression_sample_is_sniffed_and_parsed(shared_data: Path) -> None:
+    folder = shared_data / "sigma" / "regression_data" / "rules" / "cisco" / "aaa"
+    path = next(folder.rglob("*.raw"))
+    assert syslog.sniff(path.read_bytes()[:8192], str(path))
+    events, rejected, _ = run(syslog.parse_with_year(Source(path), 2026))
+    assert not rejected
+    assert [(e["event.code"], e["host.ip"], e["user.name"]) for e in events] == [
+        ("PARSER-5-CFGLOG_LOGGEDCMD", "172.16.5.10", "admin")
+    ]
+
+
+def test_cisco_time_year_and_zone(tmp_path: Path) -> None:
+    path = tmp_path / "ios.log"
+    path.write_text(
+        "1: Dec 31 23:59:50.100: %SYS-5-CONFIG_I: Configured from console by a on vty0\n"
+        "2: Jan  1 00:00:10: %SYS-5-CONFIG_I: Configured from console by a on vty0\n"
+        "3: Mar  1 2025 12:00:00 UTC: %SYS-5-CONFIG_I: year and zone given\n"
+        "Jan  1 00:04:00 r1 4: Jan  1 01:03:59 CET: %SYS-5-CONFIG_I: other zone: relay time\n"
+    )
+    mtime = at(2027, 1, 1, 0, 5).timestamp()
+    os.utime(path, (mtime, mtime))
+    paris = Source(path, limits=IngestSettings(timezone="Europe/Paris"))
+    events, rejected, _ = run(syslog.parse(paris))
+    assert not rejected
+    assert [e["@timestamp"] for e in events] == [
+        datetime(2026, 12, 31, 22, 59, 50, 100000, tzinfo=UTC),  # Paris, year before the mtime
+        at(2026, 12, 31, 23, 0, 10),
+        at(2025, 3, 1, 12, 0, 0),
+        at(2026, 12, 31, 23, 4, 0),
+    ]
+    assert json.loads(events[3]["fields"])["cisco.timezone"] == "CET"
+
+
+def test_sniff_takes_cisco_lines_but_not_any_percent_sign() -> None:
+    assert syslog.sniff(b"000013: *Mar  1 18:46:11: %SYS-5-CONFIG_I: Configured\n", "x.log")
+    assert syslog.sniff(b"%ASA-6-302013: Built outbound TCP connection 1\n", "asa.log")
+    assert not syslog.sniff(b"progress 100%: done\nload 5% at 12:00:00\n", "app.log")
+    assert not syslog.sniff(b"id,msg\n1,%SYS-5-CONFIG_I: x\n", "a.csv")

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from crownwatch import config, demo, lake, pipeline
 from crownwatch.cli import app
 from crownwatch.errors import UsageError
-from crownwatch.intel import kb, stixfiles
+from crownwatch.intel import importers, kb, stixfiles
 from crownwatch.risk import assets
 from crownwatch.store import Store
 from crownwatch.store import alerts as alerts_store
+from crownwatch.store import assets as assets_store
 
 #: An address of the intrusion's second C2 server that the vendor's bundle does not carry.
 LATE_C2 = "149.28.71.205"
@@ -34,10 +35,12 @@ def home(tmp_path_factory: pytest.TempPathFactory, small_scenario: Path) -> Iter
             [str(small_scenario / d) for d in ("windows", "zeek", "syslog")], settings, store
         )
         assert ingested.exit_code == 0
+        importers.bundled(store)  # ATT&CK and the MISP galaxy, as `intel init`
         bundle = stixfiles.read(small_scenario / "report" / "apt41-bundle.json")
         assert kb.import_objects(store, bundle, "vendor-report").rejected == 0
         inventory = assets.read_inventory(small_scenario / "inventory" / "assets.csv")
-        summary = pipeline.detect_lake(settings, store, crown_jewels=assets.crown_jewels(inventory))
+        assets_store.replace(store, inventory)
+        summary = pipeline.detect_lake(settings, store)
         assert summary.events == ingested.added and summary.added > 0
     finally:
         store.close()
@@ -137,3 +140,46 @@ def test_the_alerts_command_lists_them_as_json(home: Path) -> None:
     assert "informational" not in severities
     bad = CliRunner().invoke(app, ["--home", str(home), "alerts", "--min-severity", "bogus"])
     assert isinstance(bad.exception, UsageError) and "--min-severity" in str(bad.exception)
+
+
+def test_the_intrusion_is_the_top_incident_and_the_commodity_malware_another(
+    home: Path, small_scenario: Path
+) -> None:
+    settings = config.load(home=home, environ={})
+    store = Store.open(settings)
+    try:
+        built = pipeline.build_incidents(settings, store)
+    finally:
+        store.close()
+    top = built[0]
+    assert "ws-0008" in top["hosts"] and "ws-0028" not in top["hosts"]
+    assert top["crown_jewels"] and top["tactics"][-1] == "exfiltration"
+    qakbot = next(i for i in built if "ws-0028" in i["hosts"])
+    assert qakbot["score"] < top["score"] and "ws-0008" not in qakbot["hosts"]
+    listed = CliRunner().invoke(app, ["--home", str(home), "incidents", "--json"])
+    assert listed.exit_code == 0 and orjson.loads(listed.stdout)[0]["id"] == top["id"]
+    shown = CliRunner().invoke(app, ["--home", str(home), "incident", top["id"].lower()])
+    assert shown.exit_code == 0 and "timeline" in shown.stdout and top["id"] in shown.stdout
+
+
+def test_the_story_ends_with_the_actor_and_the_crown_jewel_at_risk(
+    home: Path, tmp_path: Path
+) -> None:
+    settings = config.load(home=home, environ={})
+    store = Store.open(settings)
+    try:
+        answers = pipeline.answer(
+            settings, store, tmp_path / "report", "Helix", pdf=False, sectors=("Pharmacy",)
+        )
+    finally:
+        store.close()
+    top = answers["top_incident"]
+    hypothesis = answers["hypothesis"]
+    assert (hypothesis["id"], hypothesis["name"]) == ("G0096", "APT41")
+    assert hypothesis["confidence"] == "high" and hypothesis["probability"] > 0.5
+    assert any(e["kind"] == "strong" for e in hypothesis["evidence"]["for"])
+    first = answers["risks"][0]
+    assert first["crown_jewel"] and first["name"] in top["crown_jewels"]
+    assert any(t["term"] == "threat" and "APT41" in t["why"] for t in first["terms"])
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert answers["report"]["layer"] and answers["landscape"]["groups"] > 0

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from conftest import CW
 from crownwatch import scenario
 
 
-def cw(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crownwatch", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
+def test_init_show_search_and_the_scenario_report(tmp_path: Path, cw: CW) -> None:
     home = tmp_path / "home"
     init = json.loads(cw(home, "intel", "init", "--json").stdout)
     attack, galaxy = init["imports"]
@@ -81,7 +71,7 @@ def test_init_show_search_and_the_scenario_report(tmp_path: Path) -> None:
     assert len(values) == indicators
 
 
-def test_misp_event_and_feed_import(tmp_path: Path) -> None:
+def test_misp_event_and_feed_import(tmp_path: Path, cw: CW) -> None:
     misp_data = Path(__file__).resolve().parents[1] / "data" / "misp"
     home = tmp_path / "home"
     result = cw(home, "intel", "import", "--json", str(misp_data))
@@ -97,7 +87,7 @@ def test_misp_event_and_feed_import(tmp_path: Path) -> None:
     assert sum(i["added"] for i in again["imports"]) == 0
 
 
-def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None:
+def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path, cw: CW) -> None:
     home = tmp_path / "home"
     feed = tmp_path / "feed"
     feed.mkdir()
@@ -137,7 +127,7 @@ def test_bad_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None:
     assert cw(home, "intel", "import", "--tlp", "purple", str(good)).returncode == 2
 
 
-def test_extract_the_scenario_report_and_import_lists(tmp_path: Path) -> None:
+def test_extract_the_scenario_report_and_import_lists(tmp_path: Path, cw: CW) -> None:
     home = tmp_path / "home"
     scenario.generate(tmp_path / "demo", "small", 7)
     report = tmp_path / "demo" / "report" / "apt41-report.txt"

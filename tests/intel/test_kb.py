@@ -6,8 +6,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from crownwatch import config
 from crownwatch.intel import attack, kb
 from crownwatch.store import Store
@@ -27,16 +25,6 @@ def _indicator(n: int, value: str, modified: str = T0, **extra: Any) -> dict[str
         "valid_from": T0,
         **extra,
     }
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    env: dict[str, str] = {}
-    if request.param == "postgres":
-        env["CROWNWATCH_DATABASE_URL"] = request.getfixturevalue("pg_url")
-    s = Store.open(config.load(home=tmp_path, environ=env))
-    yield s
-    s.close()
 
 
 def test_versions_newest_wins_and_reimport_changes_nothing(store: Store) -> None:

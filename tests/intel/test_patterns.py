@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from crownwatch.intel.patterns import PatternError, observables, parse
+from crownwatch.intel.patterns import (
+    Comparison,
+    Join,
+    Node,
+    Observation,
+    PatternError,
+    Qualified,
+    observables,
+    parse,
+    tree,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,3 +82,45 @@ def test_parse_reports_operators_and_negation() -> None:
         1024.0,
     )
     assert (second.op, second.negated, second.value) == ("LIKE", True, "10.%")
+
+
+def test_tree_keeps_stix_precedence_and_qualifiers() -> None:
+    node = tree(
+        "[a:b = 'x' OR c:d = 1 AND e:f = 2] AND [g:h = 'y'] OR [i:j = 'z'] "
+        "FOLLOWEDBY ([k:l = 'm'] WITHIN 5 SECONDS)"
+    )
+    assert isinstance(node, Join) and node.op == "FOLLOWEDBY" and node.observations
+    either, later = node.items
+    assert isinstance(either, Join) and either.op == "OR"
+    both, last = either.items
+    assert isinstance(both, Join) and both.op == "AND" and both.observations
+    first = both.items[0]
+    assert isinstance(first, Observation) and isinstance(first.expr, Join)
+    assert first.expr.op == "OR" and not first.expr.observations
+    assert isinstance(first.expr.items[1], Join) and first.expr.items[1].op == "AND"
+    assert isinstance(last, Observation) and isinstance(last.expr, Comparison)
+    assert isinstance(later, Qualified) and (later.kind, later.args) == ("WITHIN", ("5",))
+    start = tree("[a:b = 'x'] START t'2020-01-01T00:00:00Z' STOP t'2021-01-01T00:00:00Z'")
+    assert isinstance(start, Qualified) and start.kind == "START"
+    assert start.args == ("t'2020-01-01T00:00:00Z'", "t'2021-01-01T00:00:00Z'")
+
+
+def test_tree_and_parse_agree_on_the_comparisons() -> None:
+    pattern = "[file:name = 'a' AND (file:size > 10 OR file:name != 'b')] REPEATS 2 TIMES"
+    found: list[Comparison] = []
+
+    def leaves(node: Node) -> None:
+        if isinstance(node, Comparison):
+            found.append(node)
+        elif isinstance(node, Join):
+            for item in node.items:
+                leaves(item)
+        elif isinstance(node, Observation):
+            leaves(node.expr)
+        else:
+            leaves(node.node)
+
+    leaves(tree(pattern))
+    assert found == parse(pattern) and len(found) == 3
+    with pytest.raises(PatternError):
+        tree("[a:b = 'x'] FOLLOWEDBY")

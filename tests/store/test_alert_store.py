@@ -4,28 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from crownwatch import config
 from crownwatch.detect.alerts import Alert
 from crownwatch.store import Store
 from crownwatch.store import alerts as alerts_store
 
 T = datetime(2026, 10, 8, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    env: dict[str, str] = {}
-    if request.param == "postgres":
-        env["CROWNWATCH_DATABASE_URL"] = request.getfixturevalue("pg_url")
-    s = Store.open(config.load(home=tmp_path, environ=env))
-    yield s
-    s.close()
 
 
 def alert(event: str, when: datetime, host: str = "ws1", **extra: Any) -> Alert:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from crownwatch.detect import indicators, sigma
 from crownwatch.detect import sigma_correlate as correlate
 from crownwatch.detect.alerts import ENTITY_COLUMNS, Alert, at_least, entities_of, techniques_of
+from crownwatch.intel.attack import attack_id
 
 log = logging.getLogger(__name__)
 
@@ -172,17 +173,10 @@ def indicator_info(obj: dict[str, Any], related: Iterable[dict[str, Any]]) -> In
     techniques among them."""
     others = list(related)
     names = [str(o.get("name", o["id"])) for o in others if o.get("type") != "attack-pattern"]
-    techniques = [_attack_id(o) for o in others if o.get("type") == "attack-pattern"]
+    techniques = [attack_id(o) for o in others if o.get("type") == "attack-pattern"]
     return IndicatorInfo(
         name=str(obj.get("name") or obj.get("pattern") or obj["id"])[:200],
         confidence=obj.get("confidence"),
         indicates=tuple(dict.fromkeys(names)),
         techniques=tuple(t for t in techniques if t),
     )
-
-
-def _attack_id(obj: dict[str, Any]) -> str:
-    for ref in obj.get("external_references", []):
-        if ref.get("source_name") == "mitre-attack" and ref.get("external_id"):
-            return str(ref["external_id"])
-    return ""

@@ -4,17 +4,24 @@ Per kind, the distinct values of its columns are normalised the way the knowledg
 normalises indicator values (``intel.patterns.normalise_value``), domains together with their
 parent domains, and looked up with one ``pyarrow.compute.is_in``; only the rows holding a
 matching value reach Python.
+
+Compound indicators (``detect.stix_eval``: AND, ports, NOT…) are found the same way, through
+their indexed values, and each candidate hit is then confirmed by the indicator's check on
+its event's row; only those candidate rows are read into Python.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from crownwatch.detect.stix_eval import Check
 
 _IP = ("source.ip", "destination.ip", "host.ip")
 
@@ -58,34 +65,79 @@ class Hit(NamedTuple):
 
 @dataclass(frozen=True)
 class Matcher:
-    """The live indicator values, one Arrow array per kind, and the indicators behind each."""
+    """The live indicator values, one Arrow array per kind, and the indicators behind each;
+    ``checks``: the compound indicators' checks, which confirm their candidate hits."""
 
     arrays: dict[str, pa.Array]
     ids: dict[tuple[str, str], list[str]]
+    checks: dict[str, Check] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, values: dict[tuple[str, str], list[str]]) -> Matcher:
-        """From ``kb.live_index(...).values``: (kind, normalised value) -> indicator ids."""
+    def build(
+        cls,
+        values: dict[tuple[str, str], list[str]],
+        checks: dict[str, Check] | None = None,
+    ) -> Matcher:
+        """From ``kb.live_index(...)``: ``values``, (kind, normalised value) -> indicator ids,
+        and ``compound``, indicator id -> check."""
         by_kind: dict[str, list[str]] = {}
         for kind, value in values:
             if FIELDS_BY_KIND.get(kind):
                 by_kind.setdefault(kind, []).append(value)
         arrays = {kind: pa.array(found, pa.string()) for kind, found in by_kind.items()}
-        return cls(arrays, {key: ids for key, ids in values.items() if key[0] in arrays})
+        ids = {key: ids for key, ids in values.items() if key[0] in arrays}
+        return cls(arrays, ids, dict(checks or {}))
 
 
 def match(batch: pa.RecordBatch, matcher: Matcher) -> list[Hit]:
     """Every (indicator, column, event) where a live indicator value occurs in the batch."""
     hits: list[Hit] = []
+    candidates: list[tuple[Hit, int]] = []  # hits of compound indicators, and their rows
     for kind, indicator_values in matcher.arrays.items():
         columns = {f: _strings(batch, f) for f in FIELDS_BY_KIND[kind]}
         present = {f: c for f, c in columns.items() if c is not None}
         if not present:
             continue
         found = matching_values(kind, list(present.values()), indicator_values)
-        for field, column in present.items():
-            hits.extend(_rows(batch, kind, field, column, found, matcher.ids))
+        for name, column in present.items():
+            hits.extend(_rows(batch, kind, name, column, found, matcher, candidates))
+    if candidates:
+        hits.extend(_confirmed(batch, candidates, matcher.checks))
     return hits
+
+
+def confirmed(hits: list[Hit], rows: dict[str, dict[str, Any]], matcher: Matcher) -> list[Hit]:
+    """The hits that stand: a compound indicator's only where its check holds on the event's
+    row (``rows``: event id -> row); a hit whose row is missing is dropped."""
+    if not matcher.checks:
+        return hits
+    checks = matcher.checks
+    return [
+        hit
+        for hit in hits
+        if (check := checks.get(hit.indicator_id)) is None
+        or (hit.event_id in rows and check(rows[hit.event_id]))
+    ]
+
+
+def _confirmed(
+    batch: pa.RecordBatch, candidates: list[tuple[Hit, int]], checks: dict[str, Check]
+) -> list[Hit]:
+    """The candidate hits whose indicator's check holds on their row."""
+    rows = sorted({row for _, row in candidates})
+    wanted = set().union(*(checks[hit.indicator_id].columns for hit, _ in candidates))
+    present = [c for c in wanted if batch.schema.get_field_index(c) >= 0]
+    table = batch.select(present).take(pa.array(rows, pa.int64())).to_pylist()
+    by_row = dict(zip(rows, table, strict=True))
+    verdicts: dict[tuple[str, int], bool] = {}
+    kept = []
+    for hit, row in candidates:
+        key = (hit.indicator_id, row)
+        if key not in verdicts:
+            verdicts[key] = checks[hit.indicator_id](by_row[row])
+        if verdicts[key]:
+            kept.append(hit)
+    return kept
 
 
 def sightings(hits: list[Hit]) -> list[tuple[str, datetime, int]]:
@@ -188,14 +240,21 @@ def _rows(
     field: str,
     column: pa.Array,
     found: dict[str, list[str]],
-    ids: dict[tuple[str, str], list[str]],
+    matcher: Matcher,
+    candidates: list[tuple[Hit, int]],
 ) -> list[Hit]:
-    """The hits in one column: only its rows holding a matching value go to Python."""
+    """The hits in one column: only its rows holding a matching value go to Python.
+
+    Hits of compound indicators go to ``candidates`` with their row, not to the result.
+    """
     if not found:
         return []
     rows = pc.indices_nonzero(pc.is_in(column, value_set=pa.array(list(found), pa.string())))
     if not len(rows):
         return []
+    ids = matcher.ids
+    if matcher.checks:
+        return _split_rows(batch, kind, field, column, rows, found, matcher, candidates)
     hits: list[Hit] = []
     for value, event, when, host in zip(
         column.take(rows).to_pylist(),
@@ -207,6 +266,36 @@ def _rows(
         for key in found[value]:
             for ident in ids[(kind, key)]:
                 hits.append(Hit(ident, kind, key, field, event, when, host))
+    return hits
+
+
+def _split_rows(
+    batch: pa.RecordBatch,
+    kind: str,
+    field: str,
+    column: pa.Array,
+    rows: pa.Array,
+    found: dict[str, list[str]],
+    matcher: Matcher,
+    candidates: list[tuple[Hit, int]],
+) -> list[Hit]:
+    """``_rows`` when some indicators are compound: their hits become candidates."""
+    hits: list[Hit] = []
+    for value, event, when, host, row in zip(
+        column.take(rows).to_pylist(),
+        _take(batch, "event.id", rows),
+        _take(batch, "@timestamp", rows),
+        _take(batch, "host.name", rows),
+        rows.to_pylist(),
+        strict=True,
+    ):
+        for key in found[value]:
+            for ident in matcher.ids[(kind, key)]:
+                hit = Hit(ident, kind, key, field, event, when, host)
+                if ident in matcher.checks:
+                    candidates.append((hit, row))
+                else:
+                    hits.append(hit)
     return hits
 
 

@@ -41,10 +41,11 @@ def hunt(
             if field not in columns:
                 continue
             hits.extend(_field_hits(con, kind, field, values, matcher, window, params))
-    detector.hits.extend(hits)
     if not hits:
         return []
     rows = _event_rows(con, sorted({h.event_id for h in hits}))
+    hits = indicators.confirmed(hits, rows, matcher)  # compound indicators: their checks
+    detector.hits.extend(hits)
     return [
         engine.indicator_alert(h, rows[h.event_id], detector) for h in hits if h.event_id in rows
     ]

@@ -235,7 +235,7 @@ def _shape(parts: list[str | SpecialChars]) -> tuple[str, str]:
         return "suffix", texts[0]
     if len(parts) == 3 and parts[0] == parts[2] == star and texts:
         return "substring", texts[0]
-    return "other", _regex_text(parts)
+    return "other", regex_text(parts)
 
 
 def _shape_test(shape: str, texts: list[str]) -> Callable[[pa.Array], pa.Array]:
@@ -247,7 +247,7 @@ def _shape_test(shape: str, texts: list[str]) -> Callable[[pa.Array], pa.Array]:
         test = lambda array: function(array, text)  # noqa: E731
     else:
         if shape != "other":
-            texts = [_regex_text([t]) for t in texts]
+            texts = [regex_text([t]) for t in texts]
         alternation = "(?:" + "|".join(texts) + ")"
         pattern = {
             "prefix": f"(?s)^{alternation}",
@@ -340,7 +340,7 @@ def _parts(value: SigmaString, lower: bool) -> list[str | SpecialChars]:
     return parts
 
 
-def _regex_text(parts: list[str | SpecialChars]) -> str:
+def regex_text(parts: list[str | SpecialChars]) -> str:
     """An RE2 pattern for a Sigma string: ``*`` -> ``.*``, ``?`` -> ``.``, the rest literal."""
     out = []
     for part in parts:
@@ -397,3 +397,122 @@ def _cidr(field: str, value: SigmaCIDRExpression) -> Predicate:
         return pc.take(found, encoded.indices)
 
     return matches
+
+
+#: A clause of what a row must hold for a rule to be able to match it: at least one
+#: of these (field, literal) pairs, the literal a substring of the field's lower-cased
+#: value (``Frame.lower``, the very column the predicate tests).
+Needs = frozenset[tuple[str, str]]
+
+#: The clauses kept per rule (the most selective): each one more costs automaton hits.
+MAX_CLAUSES = 3
+#: A clause past the first is kept only if its literals are this long (short ones are in
+#: most values: they cost hits and rule out little).
+MIN_LITERAL = 4
+
+
+def needs(rule: SigmaRule) -> tuple[Needs, ...]:
+    """Clauses a row must all meet for ``rule`` to match it (see ``Needs``); () if none.
+
+    Derived from the same condition tree ``compile_rule`` compiles and mirroring it:
+    an AND needs what each of its operands needs, an OR one clause: the union of each
+    operand's best clause. A NOT, a regex, a cased or numeric comparison, a field that
+    need only exist… need nothing we can look for (an OR with one of them: no clause).
+    """
+    trees = [c.parsed for c in rule.detection.parsed_condition]
+    clauses = sorted(
+        _either([_needs(tree) for tree in trees if tree is not None]), key=_selective, reverse=True
+    )
+    kept = clauses[:1] + [c for c in clauses[1:] if _selective(c)[1] >= MIN_LITERAL]
+    return tuple(kept[:MAX_CLAUSES])
+
+
+def _selective(clause: Needs) -> tuple[bool, int, int]:
+    """How selective a clause likely is: not on the raw record, long literals, few."""
+    return (
+        all(f != ORIGINAL for f, _ in clause),
+        min(len(text) for _, text in clause),
+        -len(clause),
+    )
+
+
+def _either(parts: Sequence[list[Needs]]) -> list[Needs]:
+    """An OR: one clause, the union of each operand's best; none if one has none."""
+    if not parts or any(not p for p in parts):
+        return []
+    if len(parts) == 1:
+        return list(parts[0])
+    return [frozenset().union(*(max(p, key=_selective) for p in parts))]
+
+
+def _needs(node: object) -> list[Needs]:
+    if isinstance(node, ConditionAND):
+        clauses: list[Needs] = []
+        for arg in node.args:
+            clauses.extend(c for c in _needs(arg) if c not in clauses)
+        return clauses
+    if isinstance(node, ConditionOR):
+        return _either([_needs(arg) for arg in node.args])
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _clause(_value_needs(node.field, node.value))
+    if isinstance(node, ConditionValueExpression):
+        return _clause(_keyword_needs([node.value]))
+    return []  # NOT, and anything compile_rule would not take
+
+
+def _clause(needs: Needs | None) -> list[Needs]:
+    return [needs] if needs else []
+
+
+def _union(parts: Sequence[Needs | None]) -> Needs | None:
+    if not parts or any(p is None for p in parts):
+        return None
+    return frozenset().union(*parts)  # type: ignore[arg-type]
+
+
+def _value_needs(field: str, value: SigmaType) -> Needs | None:
+    if _mergeable(value):  # as _strings: numbers, booleans, strings on the lower-cased column
+        found: set[tuple[str, str]] = set()
+        for item in _flatten([value]):
+            if isinstance(item, SigmaNumber):
+                text = _number_text(item)
+            elif isinstance(item, SigmaBool):
+                text = "true" if item.boolean else "false"
+            elif isinstance(item, SigmaString):
+                text = _longest(_parts(item, lower=True))
+            else:
+                return None
+            if not text:
+                return None
+            found.add((field, text))
+        return frozenset(found)
+    if isinstance(value, SigmaExpansion):
+        return _union([_value_needs(field, v) for v in value.values])
+    return None
+
+
+def _keyword_needs(values: Sequence[SigmaType]) -> Needs | None:
+    """As ``_keywords``: each value, plain or JSON-escaped, in the lower-cased raw record."""
+    found: set[tuple[str, str]] = set()
+    star = SpecialChars.WILDCARD_MULTI
+    for value in _flatten(values):
+        if isinstance(value, SigmaNumber | SigmaBool):
+            value = SigmaString(
+                _number_text(value) if isinstance(value, SigmaNumber) else str(value)
+            )
+        if type(value) is not SigmaString:
+            return None
+        parts = _parts(value, lower=True)
+        for variant in (parts, _json_escaped(parts)):
+            inner = variant[1 if variant[:1] == [star] else 0 :]
+            inner = inner[: -1 if inner[-1:] == [star] else None]
+            text = _longest(inner)
+            if not text:
+                return None
+            found.add((ORIGINAL, text))
+    return frozenset(found)
+
+
+def _longest(parts: Sequence[str | SpecialChars]) -> str:
+    """The longest literal run of a pattern: every match holds it."""
+    return max((p for p in parts if isinstance(p, str)), key=len, default="")

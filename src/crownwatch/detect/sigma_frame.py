@@ -44,14 +44,20 @@ def parse_fields(texts: pa.Array, names: Iterable[str]) -> dict[str, pa.Array]:
     """The named fields of every row of a ``fields`` JSON column, as string columns.
 
     The result is keyed by the lower-cased name; a source name with spaces also
-    answers to the name without them, as Sigma writes it.
+    answers to the name without them, as Sigma writes it. Each JSON text is read
+    straight from the column's buffer; which keys fill which column is worked out
+    once per kind of event (its keys, in order) and batch.
     """
     wanted: set[str] = set()
     for name in names:
         wanted.add(name.lower())
         wanted.update(alias.lower() for alias in ALIASES.get(name, ()))
-    columns: dict[str, list[str | None]] = {n: [None] * len(texts) for n in wanted}
-    for row, text in enumerate(texts.to_pylist()):
+    size = len(texts)
+    columns: dict[str, list[str | None]] = {}
+    #: The keys of an event, in order -> the (key, column) pairs of those that are wanted:
+    #: events of one kind have the same keys, so each kind is worked out once.
+    plans: dict[tuple[str, ...], list[tuple[str, list[str | None]]]] = {}
+    for row, text in enumerate(_texts(texts)):
         if not text:
             continue
         try:
@@ -60,13 +66,59 @@ def parse_fields(texts: pa.Array, names: Iterable[str]) -> dict[str, pa.Array]:
             continue  # the builder wrote it, so this is not expected; the row has no fields
         if not isinstance(data, dict):
             continue
-        for key, value in data.items():
-            column = columns.get(key.lower())
-            if column is None and " " in key:  # Defender's "Threat Name" is ThreatName
-                column = columns.get(key.replace(" ", "").lower())
-            if column is not None:
-                column[row] = _text(value)
-    return {n: pa.array(v, pa.string()) for n, v in columns.items()}
+        keys = tuple(data)
+        plan = plans.get(keys)
+        if plan is None:
+            plan = plans[keys] = _plan(keys, wanted, columns, size)
+        for key, column in plan:
+            value = data[key]
+            column[row] = value if type(value) is str else _text(value)
+    return {
+        n: pa.array(columns[n], pa.string()) if n in columns else pa.nulls(size, pa.string())
+        for n in wanted
+    }
+
+
+def _plan(
+    keys: tuple[str, ...], wanted: set[str], columns: dict[str, list[str | None]], size: int
+) -> list[tuple[str, list[str | None]]]:
+    plan = []
+    for key in keys:
+        target = _target(key, wanted)
+        if target is not None:
+            if target not in columns:
+                columns[target] = [None] * size
+            plan.append((key, columns[target]))
+    return plan
+
+
+def _target(key: str, wanted: set[str]) -> str | None:
+    """The wanted name a source key fills (Defender's "Threat Name" is ThreatName)."""
+    name = key.lower()
+    if name in wanted:
+        return name
+    if " " in key:
+        name = key.replace(" ", "").lower()
+        if name in wanted:
+            return name
+    return None
+
+
+def _texts(texts: pa.Array) -> Iterable[memoryview | str | None]:
+    """The values of a string column, as views of its buffer (None where null)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if not pa.types.is_string(texts.type) or texts.buffers()[2] is None:
+        yield from texts.to_pylist()
+        return
+    valid = texts.is_valid().to_pylist() if texts.null_count else None
+    offsets = memoryview(texts.buffers()[1]).cast("i")[texts.offset : texts.offset + len(texts) + 1]
+    data = memoryview(texts.buffers()[2])
+    for row in range(len(texts)):
+        if valid is not None and not valid[row]:
+            yield None
+        else:
+            yield data[offsets[row] : offsets[row + 1]]
 
 
 class Frame:
@@ -102,11 +154,12 @@ class Frame:
         return self._raw[name]
 
     def lower(self, name: str) -> pa.Array:
+        """The field's values lower-cased: cut from the parent's if it has them, else here."""
         if name not in self._lower:
-            if self.parent is None:
-                self._lower[name] = pc.utf8_lower(self.raw(name))
+            if self.parent is not None and name in self.parent._lower:
+                self._lower[name] = self.parent._lower[name].take(self.indices)
             else:
-                self._lower[name] = self.parent.lower(name).take(self.indices)
+                self._lower[name] = pc.utf8_lower(self.raw(name))
         return self._lower[name]
 
     def number(self, name: str) -> pa.Array:

@@ -4,12 +4,13 @@ A route is a column, the values it must hold and, for Windows, the event ids:
 ``("winlog.channel", {"Security"}, {4688})``. Windows categories are Sysmon (or
 Security / PowerShell) events and services are channels, taken from pySigma's
 ``windows_logsource_mapping``. Other products route by ``event.dataset`` (what
-the parsers in ``ingest/`` set): Linux services to the syslog datasets, Zeek
-services to ``zeek.<log>``, and the generic ``dns``/``proxy``/``webserver``/
-``firewall`` categories to the Zeek and Suricata logs of that kind, with their
-field names mapped onto our ECS columns by a pySigma processing pipeline. A
-logsource that maps to nothing is not routable: the rule is reported as not
-compiled rather than run on everything.
+the parsers in ``ingest/`` set): Linux services to the syslog datasets, Cisco
+services to ``cisco.ios``/``cisco.asa``/``cisco.ftd`` (``aaa`` to the CLI commands
+they log, by ``event.action``), Zeek services to ``zeek.<log>``, and the generic
+``dns``/``proxy``/``webserver``/``firewall`` categories to the Zeek and Suricata
+logs of that kind, with their field names mapped onto our ECS columns by a
+pySigma processing pipeline. A logsource that maps to nothing is not routable:
+the rule is reported as not compiled rather than run on everything.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sigma.pipelines.common import windows_logsource_mapping
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation
 from sigma.rule import SigmaLogSource
+
+from crownwatch.ingest.syslog import CLI_COMMAND
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 SECURITY = "Security"
@@ -28,6 +31,7 @@ DEFENDER = "Microsoft-Windows-Windows Defender/Operational"
 CHANNEL = "winlog.channel"
 DATASET = "event.dataset"
 MODULE = "event.module"
+ACTION = "event.action"
 
 #: A route: (column, values it may hold, event ids); no event ids means any event.
 Route = tuple[str, frozenset[str], frozenset[int]]
@@ -113,6 +117,20 @@ _LINUX: dict[str, Route] = {
     "": _datasets(_SYSLOG, _AUTH),  # product linux, no service: any of its logs
 }
 
+_IOS, _ASA, _FTD = "cisco.ios", "cisco.asa", "cisco.ftd"
+#: Cisco services -> the datasets ingest/syslog.py gives IOS, ASA and FTD messages. ``aaa``
+#: rules look for CLI commands (what AAA command accounting records): they see the commands
+#: the devices log (IOS config logger, ASA/FTD 111008 and 111010), not every message: their
+#: keywords ("username", "aaa"…) are in ordinary VPN and login messages too. Cisco Duo (an
+#: HTTP API's JSON, not syslog) is not routed.
+_CISCO: dict[str, Route] = {
+    "aaa": (ACTION, frozenset({CLI_COMMAND}), frozenset()),
+    "syslog": _datasets(_IOS, _ASA, _FTD),
+    "bgp": _datasets(_IOS),
+    "ldp": _datasets(_IOS),
+    "": _datasets(_IOS, _ASA, _FTD),
+}
+
 _HTTP = _datasets("zeek.http", "suricata.http")
 
 #: Generic categories (no product) -> the network logs that record them.
@@ -174,6 +192,8 @@ def routes(logsource: SigmaLogSource) -> list[Route]:
         return _windows(category, service)
     if product == "linux" and not category:
         return [_LINUX[service]] if service in _LINUX else []
+    if product == "cisco" and not category:
+        return [_CISCO[service]] if service in _CISCO else []
     if product == "zeek" and service and not category:
         return [_datasets(f"zeek.{service}")]
     if not product and not service and category in _CATEGORIES:

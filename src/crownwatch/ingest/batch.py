@@ -130,9 +130,12 @@ def _column(name: str, values: list[Any]) -> pa.Array:
     typ = FIELDS[name]
     try:
         array = pa.array(values, typ)
+        # what an empty text can come from here (a bytearray or memoryview equals b"")
+        empty = pa.types.is_string(typ) and ("" in values or b"" in values)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         array = _slow_column(name, typ, values)
-    if pa.types.is_string(typ) and array.null_count < len(array):
+        empty = True
+    if pa.types.is_string(typ) and empty and array.null_count < len(array):
         array = pc.if_else(pc.equal(array, _EMPTY), pa.scalar(None, typ), array)
     return array
 
@@ -228,22 +231,14 @@ class Builder:
     def _to_arrow(self) -> pa.RecordBatch:
         rows = self.rows
         n = len(rows)
-        gathered: dict[str, list[Any]] = {}
-        for i, row in enumerate(rows):  # one pass over what each row has
-            for name, value in row.items():
-                column = gathered.get(name)
-                if column is None:
-                    column = gathered[name] = [None] * i
-                elif len(column) < i:  # rows before this one did not have it
-                    column.extend([None] * (i - len(column)))
-                column.append(value)
-        for column in gathered.values():
-            column.extend([None] * (n - len(column)))
+        names: set[str] = set().union(*rows)  # the fields any row has
+        gathered = {name: [row.get(name) for row in rows] for name in names}
         unknown = gathered.keys() - FIELDS.keys() - {"fields"}
         if unknown:
             raise ValueError(f"parser {self.format} produced unknown fields: {sorted(unknown)}")
         fields = gathered.pop("fields", None)
         columns: list[pa.Array] = []
+        nulls: dict[pa.DataType, pa.Array] = {}
         for name, typ in FIELDS.items():
             if name == "event.id":
                 columns.append(pa.array(self.ids, typ))
@@ -258,8 +253,10 @@ class Builder:
                 columns.append(pa.array(texts, typ))
             elif name in gathered:
                 columns.append(_column(name, gathered[name]))
-            else:
-                columns.append(pa.nulls(n, typ))
+            else:  # one all-null array per type serves every absent column of that type
+                if typ not in nulls:
+                    nulls[typ] = pa.nulls(n, typ)
+                columns.append(nulls[typ])
         return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
 
 

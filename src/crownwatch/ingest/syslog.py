@@ -2,8 +2,13 @@
 
 Authentication lines of sshd, sudo, su and PAM become ECS authentication and session
 events (dataset ``system.auth``); every other line is a plain ``system.syslog`` event.
+Cisco IOS, ASA and FTD messages (``[seq:] [*]Mmm dd hh:mm:ss[.mmm] [TZ]: %FAC-SEV-MNEMONIC:
+text``, with or without a syslog header or a leading device address) become
+``cisco.ios``/``cisco.asa``/``cisco.ftd`` events; their CLI commands, configuration
+changes and logins are parsed.
 RFC 3164 times have no year: it comes from the file's modification time (a time more
-than a day after it belongs to the year before), or from ``parse_with_year`` in tests.
+than a day after it belongs to the year before), or from ``parse_with_year`` in tests;
+Cisco device times follow the same rule.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ NAME = "syslog"
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
 AUTH_PROGRAMS = frozenset(("sshd", "sudo", "su", "login"))
+#: ``event.action`` of a CLI command a Cisco device logged (Sigma ``cisco/aaa`` rules read these).
+CLI_COMMAND = "cli_command"
 
 _BSD = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2})(?: (?P<year>\d{4}))?"
@@ -61,6 +68,41 @@ _SESSION = re.compile(r"session (opened|closed) for user ([^\s(]+)(?:\(uid=\d+\)
 _SU = re.compile(r"(Successful|FAILED) su for (\S+) by (\S+)")
 _SU_DEBIAN = re.compile(r"(FAILED SU )?\(to (\S+)\) (\S+) on (\S+)")
 _REPEATED = re.compile(r"message repeated (\d{1,9}) times: \[ ?(.*)\]")
+
+_CISCO_TIME = (
+    r"(?P<mark>[*.])?(?P<cmon>[A-Z][a-z]{2}) {1,2}(?P<cday>\d{1,2})(?: (?P<cyear>\d{4}))?"
+    r" (?P<chms>\d\d:\d\d:\d\d)(?P<cfrac>\.\d{1,9})?"
+    r"(?: (?P<tz>[A-Za-z]{1,6}(?:[+-]\d{1,2})?)(?=:))?"
+    r"|(?P<uptime>(?:\d{1,5}[ywdh]){1,4}|\d{1,4}:\d\d:\d\d(?:\.\d{1,6})?)"
+)
+#: A Cisco message: [<PRI>][address ][seq: ][[name: ]time][ device] [:] %FAC-SEV-MNEMONIC: text
+#: (IOS ``show logging``, IOS and ASA on the wire, or after a relay's address).
+_CISCO = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?"
+    r"(?:(?P<origin>[^\s<>%]{0,254}[^\s:<>%]) (?=\d{1,10}: |[*.]?[A-Z][a-z]{2} ))?"
+    r"(?:(?P<seq>\d{1,10}): )?"
+    r":?(?:(?:(?P<name>[A-Za-z][\w.-]{0,254}): )?(?:" + _CISCO_TIME + r"))?"
+    r"(?: (?P<device>[A-Za-z0-9][\w.-]{0,254}))?"
+    r" ?:? ?%(?P<code>(?P<facility>[A-Z][A-Z0-9_]{0,31}(?:-[A-Z][A-Z0-9_]{0,31}){0,2})"
+    r"-(?P<sev>[0-7])-(?P<mnemonic>[A-Z0-9_]{1,64})): ?(?P<text>.*)",
+    re.DOTALL,
+)
+_CFGLOG = re.compile(r"User:(\S{0,256})\s+logged command:(.*)", re.DOTALL)
+_CONFIG_I = re.compile(r"Configured from (\S+) by (\S+)(?: on (\S+))?(?: \(([^)\s]{1,64})\))?")
+_LINE = re.compile(r"(?:vty|tty|con|console|aux)\d*", re.IGNORECASE)
+_SEC_LOGIN = re.compile(
+    r"Login (?:Success|failed) \[user: ([^\]]*)\] \[Source: ([^\]]*)\]"
+    r"(?: \[localport: (\d{1,5})\])?(?: \[Reason: ([^\]]*)\])?"
+)
+_ASA_EXECUTED = re.compile(r"User '([^']*)' executed the '(.*)' command")
+_ASA_RUNNING = re.compile(r"User '([^']*)', running '([^']*)' from IP (\S+?),? executed '(.*)'")
+_ASA_LOGIN = re.compile(
+    r"Login (permitted|denied) from ([^/\s]+)/(\d{1,5}) to ([^:\s]+):([^/\s]+)/(\S+)"
+    r" for user \"([^\"]*)\""
+)
+_ASA_AUTH = re.compile(
+    r"User authentication (succeeded|failed): IP address: ([^,\s]+), Uname: (\S+)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +165,16 @@ def bsd_time(
 
 def header(text: str, clock: Clock) -> tuple[Row, str] | None:
     """The syslog header of a line as a row (time, host, program…) and the message; or None."""
+    found = _header_parts(text, clock)
+    if found is None:
+        return None
+    row, host, rest, tagged = found
+    return (row, _host_and_tag(row, host, rest)) if tagged else (row, rest or "")
+
+
+def _header_parts(text: str, clock: Clock) -> tuple[Row, str | None, str | None, bool] | None:
+    """A syslog header as a row, plus the host and the text after it (RFC 3164 and ISO,
+    ``tagged``: a ``tag[pid]:`` may follow) or the message (RFC 5424, host in the row)."""
     m = _RFC5424.match(text)
     if m:
         row = _pri(m["pri"], {"version": int(m["ver"])})
@@ -132,17 +184,17 @@ def header(text: str, clock: Clock) -> tuple[Row, str] | None:
         _set(row, "process.name", m["app"], "appname")
         _set(row, "process.pid", m["procid"], "procid")
         _set(row, "", m["msgid"], "msgid")
-        return row, _structured_data(m["rest"] or "", row["fields"])
+        return row, None, _structured_data(m["rest"] or "", row["fields"]), False
     m = _BSD.match(text)
     if m and m["mon"] in MONTHS:
         row = _pri(m["pri"], {})
         row["@timestamp"] = bsd_time(clock, m["mon"], m["day"], m["hms"], m["frac"], m["year"])
-        return row, _host_and_tag(row, m["host"], m["rest"])
+        return row, m["host"], m["rest"], True
     m = _ISO.match(text)
     if m:
         row = _pri(m["pri"], {})
         row["@timestamp"] = from_iso(m["ts"])
-        return row, _host_and_tag(row, m["host"], m["rest"])
+        return row, m["host"], m["rest"], True
     return None
 
 
@@ -326,6 +378,108 @@ def classify(program: str, msg: str) -> tuple[Row, dict[str, Any]] | None:
     return None
 
 
+def cisco(text: str, clock: Clock) -> Row | None:
+    """A Cisco IOS, ASA or FTD message as a row, with or without a syslog header; or None."""
+    if "%" not in text:  # every Cisco message has its %FACILITY-SEVERITY-MNEMONIC
+        return None
+    m = _CISCO.match(text)
+    if m:
+        return _cisco_row(_pri(m["pri"], {}), m, clock, None)
+    found = _header_parts(text, clock)
+    if found is None:
+        return None
+    row, host, rest, tagged = found
+    if tagged and host and host.endswith(":"):  # no host: the tag follows the time
+        rest, host = f"{host} {rest}" if rest else host, None
+    m = _CISCO.match(rest or "") if rest else None
+    if m is None or m["pri"]:
+        return None
+    row.pop("host.name", None)
+    return _cisco_row(row, m, clock, host or row["fields"].pop("hostname", None))
+
+
+def _cisco_row(row: Row, m: re.Match[str], clock: Clock, host: str | None) -> Row:
+    fields = row["fields"]
+    for origin in (host, m["origin"], m["name"], m["device"]):  # relay, then the device's id
+        if origin:
+            fields.setdefault("hostname", origin)
+            row.update(_address(origin, "host.ip", "host.name"))
+    _device_time(row, m, clock)
+    facility, code = m["facility"], m["code"]
+    vendor = facility if facility in ("ASA", "FTD") else "IOS"
+    row.update(
+        {
+            "event.kind": "event",
+            "event.module": "cisco",
+            "event.dataset": f"cisco.{vendor.lower()}",
+            "event.code": code,
+            "event.severity": int(m["sev"]),
+            "message": m["text"],
+        }
+    )
+    extra = {
+        "cisco.facility": facility,
+        "cisco.mnemonic": m["mnemonic"],
+        "cisco.sequence": m["seq"],
+        "cisco.timezone": m["tz"],
+        "cisco.uptime": m["uptime"],
+        "cisco.time_unsynced": True if m["mark"] == "*" else None,
+    }
+    fields.update({k: v for k, v in extra.items() if v is not None})
+    parsed = _cisco_message(vendor, m["mnemonic"], m["text"])
+    if parsed:
+        row.update({k: v for k, v in parsed[0].items() if v})
+        fields.update({k: v for k, v in parsed[1].items() if v is not None})
+    return row
+
+
+def _device_time(row: Row, m: re.Match[str], clock: Clock) -> None:
+    """The device's own time replaces the syslog header's unless it is marked unsynced (``*``)
+    or names a zone other than UTC; without a zone it is in the zone setting, like RFC 3164."""
+    if not m["cmon"]:
+        return
+    zone_name = (m["tz"] or "").upper()
+    utc = zone_name in ("UTC", "GMT", "Z")
+    if row.get("@timestamp") is None or (m["mark"] != "*" and (utc or not zone_name)):
+        used = Clock(UTC, clock.mtime, clock.year) if utc else clock
+        row["@timestamp"] = bsd_time(used, m["cmon"], m["cday"], m["chms"], m["cfrac"], m["cyear"])
+
+
+def _cisco_message(vendor: str, mnemonic: str, text: str) -> tuple[Row, dict[str, Any]] | None:
+    """ECS values and extra fields of a Cisco CLI command, configuration or login message."""
+    change: Row = {"event.category": "configuration", "event.type": "change"}
+    if mnemonic == "CFGLOG_LOGGEDCMD" and (m := _CFGLOG.match(text)):
+        return change | {"event.action": CLI_COMMAND, "user.name": m[1]}, {"command": m[2]}
+    if mnemonic == "CONFIG_I" and (m := _CONFIG_I.match(text)):
+        user = None if _LINE.fullmatch(m[2]) else m[2]
+        row = change | {"event.action": "config_changed", "user.name": user}
+        items = {"config_source": m[1], "by": m[2], "line": m[3]}
+        return row | _address(m[4] or "", "source.ip", "source.domain"), items
+    if mnemonic.startswith(("LOGIN_", "WEBLOGIN_")) and (m := _SEC_LOGIN.match(text)):
+        outcome = "success" if mnemonic.endswith("SUCCESS") else "failure"
+        action = "web_login" if mnemonic.startswith("WEB") else "login"
+        extra = _address(m[2], "source.ip", "source.domain") | {"destination.port": m[3]}
+        return _auth(outcome, action, m[1], extra), ({"reason": m[4]} if m[4] else {})
+    if vendor == "IOS":
+        return None
+    if mnemonic == "111008" and (m := _ASA_EXECUTED.match(text)):
+        return change | {"event.action": CLI_COMMAND, "user.name": m[1]}, {"command": m[2]}
+    if mnemonic == "111010" and (m := _ASA_RUNNING.match(text)):
+        row = change | {"event.action": CLI_COMMAND, "user.name": m[1]}
+        extra = _address(m[3], "source.ip", "source.domain")
+        return row | extra, {"command": m[4], "interface": m[2]}
+    if mnemonic in ("605004", "605005") and (m := _ASA_LOGIN.match(text)):
+        outcome = "success" if m[1] == "permitted" else "failure"
+        extra = _address(m[2], "source.ip", "source.domain") | {"source.port": m[3]}
+        extra |= _address(m[5], "destination.ip", "destination.domain")
+        return _auth(outcome, "login", m[7], extra), {"interface": m[4], "service": m[6]}
+    if mnemonic in ("611101", "611102") and (m := _ASA_AUTH.match(text)):
+        outcome = "success" if m[1] == "succeeded" else "failure"
+        extra = _address(m[2], "source.ip", "source.domain")
+        return _auth(outcome, "authentication", m[3], extra), {}
+    return None
+
+
 def line_parser(clock: Clock) -> LineParser:
     """A parser of one syslog line with the given clock."""
 
@@ -336,6 +490,9 @@ def line_parser(clock: Clock) -> LineParser:
         if b"\0" in raw:
             raise ParseError("NUL byte inside the line: binary data, not text")
         text = raw.decode("utf-8", "replace")
+        device = cisco(text, clock)
+        if device is not None:
+            return device
         found = header(text, clock)
         if found is None:
             raise ParseError("not a syslog line (no RFC 3164, RFC 5424 or ISO header)")
@@ -362,7 +519,7 @@ def sniff(head: bytes, path: str) -> bool:
     if not lines or lines[0].lstrip("\ufeff \t").startswith(("{", "[")):
         return False
     for line in lines:
-        if _RFC5424.match(line):
+        if _RFC5424.match(line) or ("%" in line and _CISCO.match(line)):
             return True
         bsd = _BSD.match(line)
         m = bsd if bsd and bsd["mon"] in MONTHS else _ISO.match(line)

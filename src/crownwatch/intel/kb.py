@@ -6,15 +6,16 @@ is never left half-written, and importing the same objects again changes nothing
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, exists, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 
 from crownwatch.errors import ParseError
@@ -27,6 +28,11 @@ from crownwatch.store.models import (
     IntelRejected,
     StixObject,
 )
+
+if TYPE_CHECKING:
+    from crownwatch.detect.stix_eval import Check, Verdict
+
+log = logging.getLogger(__name__)
 
 CHUNK = 5_000
 _IN = 500  # ids per IN (…) look-up
@@ -625,14 +631,38 @@ def indicator_status(
     }
 
 
+#: Distinct reasons for unsupported patterns counted apart (the rest count as "other"), and
+#: the example indicator ids kept for each.
+MAX_UNSUPPORTED_REASONS = 32
+UNSUPPORTED_EXAMPLES = 3
+
+
 @dataclass
 class LiveIndex:
-    """The indicator values detection should match now, and why the others are left out."""
+    """The indicator values detection should match now, and why the others are left out.
+
+    ``compound``: live indicators whose pattern needs a check on the event beyond its values
+    (indicator id -> ``detect.stix_eval.Check``); ``unsupported``: live indicators whose
+    pattern cannot be evaluated on events, counted per reason (``unsupported_examples``
+    names a few of each); they are never matched.
+    """
 
     values: dict[tuple[str, str], list[str]]
     decayed: int = 0
     warninglisted: int = 0
     revoked: int = 0
+    compound: dict[str, Check] = field(default_factory=dict)
+    unsupported: dict[str, int] = field(default_factory=dict)
+    unsupported_examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def leave_out(self, ident: str, reason: str) -> None:
+        """Count one live indicator whose pattern detection cannot evaluate."""
+        if reason not in self.unsupported and len(self.unsupported) >= MAX_UNSUPPORTED_REASONS:
+            reason = "other"
+        self.unsupported[reason] = self.unsupported.get(reason, 0) + 1
+        examples = self.unsupported_examples.setdefault(reason, [])
+        if len(examples) < UNSUPPORTED_EXAMPLES:
+            examples.append(ident)
 
 
 def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None) -> LiveIndex:
@@ -640,6 +670,9 @@ def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None
 
     Revoked and decayed indicators (score below the model's threshold) stay in the
     knowledge base but are left out; so are values on a warninglist, when lists are given.
+    Each live indicator's pattern is classified (``detect.stix_eval.classify``): simple ones
+    only give values, compound ones also a check, unsupported ones are left out, counted
+    per reason and logged in one warning.
     """
     from crownwatch.intel import decay
 
@@ -651,8 +684,16 @@ def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None
             .where(StixObject.current)
         ).all()
         seen = _sighting_rows(conn, sorted({ident for _, _, ident, _ in rows}))
+        valueless = conn.execute(
+            select(StixObject.id, StixObject.object).where(
+                StixObject.current,
+                StixObject.type == "indicator",
+                ~exists().where(IndicatorValue.indicator_id == StixObject.id),
+            )
+        ).all()
     index = LiveIndex({})
     verdicts: dict[tuple[str, str], bool] = {}
+    shapes: dict[str, Verdict] = {}  # indicator id -> how its pattern is matched
     parsed: dict[str, dict[str, Any]] = {}  # an indicator with several values is read once
     for kind, value, ident, text in rows:
         obj = parsed.get(ident)
@@ -671,11 +712,49 @@ def live_index(store: Store, now: datetime, model: Any = None, lists: Any = None
         if not verdicts[key]:
             index.decayed += 1
             continue
+        shape = shapes.get(obj["id"])
+        if shape is None:
+            shape = shapes[obj["id"]] = _shape(obj, index)
+        if shape.kind == "unsupported":
+            continue
         if lists is not None and kind in WARNING_KIND and lists.check(value, WARNING_KIND[kind]):
             index.warninglisted += 1
             continue
         index.values.setdefault((kind, value), []).append(obj["id"])
+    for _, text in valueless:  # nothing to index: live ones are unsupported
+        obj = orjson.loads(text)
+        if obj.get("revoked"):
+            continue
+        try:
+            if not decay.live(obj, "other", now, None, model):
+                continue
+        except ParseError:
+            continue
+        _shape(obj, index, no_values=True)
+    if index.unsupported:
+        log.warning(
+            "%d live indicators have patterns detection cannot evaluate and are not matched: %s",
+            sum(index.unsupported.values()),
+            "; ".join(
+                f"{reason}: {count} (e.g. {', '.join(index.unsupported_examples[reason])})"
+                for reason, count in sorted(index.unsupported.items(), key=lambda r: -r[1])
+            ),
+        )
     return index
+
+
+def _shape(obj: dict[str, Any], index: LiveIndex, no_values: bool = False) -> Verdict:
+    """How one live indicator is matched, noted in the index."""
+    from crownwatch.detect.stix_eval import NO_VALUE, Verdict, classify
+
+    shape = classify(obj.get("pattern"), obj.get("pattern_type") or "stix")
+    if no_values and shape.kind != "unsupported":
+        shape = Verdict("unsupported", reason=NO_VALUE)
+    if shape.kind == "unsupported":
+        index.leave_out(obj["id"], shape.reason)
+    elif shape.check is not None:
+        index.compound[obj["id"]] = shape.check
+    return shape
 
 
 def neighbourhood(store: Store, obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-import ahocorasick  # type: ignore[import-not-found]
+import ahocorasick
 
 from crownwatch.intel.knowledge import Knowledge
 

@@ -3,13 +3,15 @@
 It understands the whole grammar (observation expressions joined by AND / OR /
 FOLLOWEDBY, qualifiers WITHIN / REPEATS / START…STOP, comparisons with = != < <= > >=
 IN LIKE MATCHES ISSUBSET ISSUPERSET and NOT), and returns the comparisons so that
-the knowledge base can index the values worth matching. It is written for speed on
+the knowledge base can index the values worth matching (``parse``, ``observables``), or the
+boolean structure of the pattern (``tree``) for detection to evaluate. It is written for speed on
 bulk imports (the ANTLR-based ``stix2-patterns`` validator is far slower).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crownwatch.errors import CrownwatchError
@@ -63,7 +65,45 @@ def _tokens(pattern: str) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class Join:
+    """Expressions joined by one operator: AND / OR (of comparisons or of observations) or
+    FOLLOWEDBY (of observations). ``observations`` tells the two AND / OR levels apart."""
+
+    op: str
+    items: tuple[Node, ...]
+    observations: bool = False
+
+
+@dataclass(frozen=True)
+class Observation:
+    """``[ … ]``: the comparisons one observed object set must satisfy."""
+
+    expr: Comparison | Join
+
+
+@dataclass(frozen=True)
+class Qualified:
+    """An observation expression with a qualifier: ``WITHIN n SECONDS``, ``REPEATS n TIMES``
+    or ``START t'…' STOP t'…'`` (``kind`` is WITHIN, REPEATS or START)."""
+
+    node: Node
+    kind: str
+    args: tuple[str, ...]
+
+
+#: A node of a pattern's tree.
+Node = Comparison | Join | Observation | Qualified
+
+
+def _joined(op: str, items: list[Node], observations: bool) -> Node:
+    return items[0] if len(items) == 1 else Join(op, tuple(items), observations)
+
+
 class _Parser:
+    """Recursive descent with STIX precedence: FOLLOWEDBY < OR < AND, for observations and
+    (OR < AND) for comparisons."""
+
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens, self.i = tokens, 0
         self.found: list[Comparison] = []
@@ -84,75 +124,92 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise PatternError(f"nested deeper than {MAX_DEPTH}")
 
-    def pattern(self) -> list[Comparison]:
-        self.observations()
+    def pattern(self) -> Node:
+        tree = self.observations()
         if self.peek()[0] != "end":
             raise PatternError(f"unexpected {self.peek()[1]!r} after the pattern")
         if not self.found:
             raise PatternError("no comparison in the pattern")
-        return self.found
+        return tree
 
-    def observations(self) -> None:
-        self.observation()
-        while self.peek()[1].upper() in ("AND", "OR", "FOLLOWEDBY"):
+    def _chain(self, op: str, part: Callable[[], Node], observations: bool) -> Node:
+        items = [part()]
+        while self.peek()[1].upper() == op:
             self.take()
-            self.observation()
+            items.append(part())
+        return _joined(op, items, observations)
 
-    def observation(self) -> None:
+    def observations(self) -> Node:
+        return self._chain("FOLLOWEDBY", self._observation_or, True)
+
+    def _observation_or(self) -> Node:
+        return self._chain("OR", self._observation_and, True)
+
+    def _observation_and(self) -> Node:
+        return self._chain("AND", self.observation, True)
+
+    def observation(self) -> Node:
         self.nested()
-        token = self.peek()
-        if token[1] == "(":
+        node: Node
+        if self.peek()[1] == "(":
             self.take("(")
-            self.observations()
+            node = self.observations()
             self.take(")")
         else:
             self.take("[")
-            self.comparisons()
+            node = Observation(self.comparisons())
             self.take("]")
-        self.qualifiers()
+        node = self.qualifiers(node)
         self.depth -= 1
+        return node
 
-    def qualifiers(self) -> None:
+    def qualifiers(self, node: Node) -> Node:
         while True:
             word = self.peek()[1].upper()
             if word == "WITHIN":
                 self.take()
-                self._number()
+                node = Qualified(node, word, (self._number(),))
                 self.take("SECONDS")
             elif word == "REPEATS":
                 self.take()
-                self._number()
+                node = Qualified(node, word, (self._number(),))
                 self.take("TIMES")
             elif word == "START":
                 self.take()
-                self._timestamp()
+                start = self._timestamp()
                 self.take("STOP")
-                self._timestamp()
+                node = Qualified(node, word, (start, self._timestamp()))
             else:
-                return
+                return node
 
-    def _number(self) -> None:
-        if self.take()[0] != "num":
+    def _number(self) -> str:
+        kind, text = self.take()
+        if kind != "num":
             raise PatternError("a qualifier needs a number")
+        return text
 
-    def _timestamp(self) -> None:
-        if self.take()[0] != "ts":
+    def _timestamp(self) -> str:
+        kind, text = self.take()
+        if kind != "ts":
             raise PatternError("START and STOP need t'…' timestamps")
+        return text
 
-    def comparisons(self) -> None:
-        self.comparison()
-        while self.peek()[1].upper() in ("AND", "OR"):
-            self.take()
-            self.comparison()
+    def comparisons(self) -> Comparison | Join:
+        node = self._chain("OR", self._comparison_and, False)
+        assert isinstance(node, Comparison | Join)
+        return node
 
-    def comparison(self) -> None:
+    def _comparison_and(self) -> Node:
+        return self._chain("AND", self.comparison, False)
+
+    def comparison(self) -> Node:
         self.nested()
         if self.peek()[1] == "(":
             self.take("(")
-            self.comparisons()
+            node = self.comparisons()
             self.take(")")
             self.depth -= 1
-            return
+            return node
         kind, path = self.take()
         if kind != "path":
             raise PatternError(f"expected an object path, found {path!r}")
@@ -166,8 +223,10 @@ class _Parser:
             raise PatternError(f"unknown comparison operator {op!r}")
         value = self._set() if op == "IN" else self._value()
         object_type, _, prop = path.partition(":")
-        self.found.append(Comparison(object_type, prop, op, value, negated))
+        found = Comparison(object_type, prop, op, value, negated)
+        self.found.append(found)
         self.depth -= 1
+        return found
 
     def _set(self) -> tuple[str | float, ...]:
         self.take("(")
@@ -193,6 +252,15 @@ class _Parser:
 
 def parse(pattern: str) -> list[Comparison]:
     """The comparisons of a STIX pattern; ``PatternError`` when it is not valid."""
+    if not isinstance(pattern, str):
+        raise PatternError("a pattern is a string")
+    parser = _Parser(_tokens(pattern))
+    parser.pattern()
+    return parser.found
+
+
+def tree(pattern: str) -> Node:
+    """The boolean structure of a STIX pattern; ``PatternError`` when it is not valid."""
     if not isinstance(pattern, str):
         raise PatternError("a pattern is a string")
     return _Parser(_tokens(pattern)).pattern()
@@ -221,14 +289,23 @@ INDEXED = {
 _SIMPLE = re.compile(r"\[\s*([a-z0-9-]+):([A-Za-z0-9_.'-]+)\s*=\s*'((?:[^'\\]|\\.)*)'\s*\]")
 
 
+def single(pattern: str) -> tuple[str, str, str] | None:
+    """(object type, path, value) of a one-comparison ``[type:path = 'value']`` pattern."""
+    simple = _SIMPLE.fullmatch(pattern.strip())
+    if simple is None:
+        return None
+    object_type, path, value = simple.groups()
+    if "\\" in value:
+        value = re.sub(r"\\(.)", r"\1", value)
+    return object_type, path, value
+
+
 def observables(pattern: str) -> list[tuple[str, str]]:
     """The (kind, value) pairs a pattern's positive ``=``/``IN`` comparisons name."""
-    simple = _SIMPLE.fullmatch(pattern.strip()) if isinstance(pattern, str) else None
+    simple = single(pattern) if isinstance(pattern, str) else None
     if simple:  # the common one-comparison pattern, without the parser
-        object_type, path, value = simple.groups()
+        object_type, path, value = simple
         kind = INDEXED.get((object_type, path))
-        if "\\" in value:
-            value = re.sub(r"\\(.)", r"\1", value)
         return [(kind, normalise_value(kind, value))] if kind else []
     pairs: list[tuple[str, str]] = []
     for c in parse(pattern):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import ahocorasick  # type: ignore[import-not-found]
+import ahocorasick
 import orjson
 import pymispwarninglists
 

@@ -62,3 +62,18 @@ def crown_jewels(assets: list[dict[str, Any]]) -> frozenset[str]:
             found.update(str(asset[n]) for n in ("hostname", "fqdn", "ip") if asset.get(n))
             found.update(asset.get("shares", []))
     return frozenset(found)
+
+
+def jewel_names(assets: list[dict[str, Any]]) -> dict[str, str]:
+    """Each name, FQDN, address and share of a crown jewel -> the asset's name."""
+    found: dict[str, str] = {}
+    for asset in assets:
+        if not asset.get("crown_jewel"):
+            continue
+        name = str(asset.get("hostname") or asset.get("fqdn") or asset.get("ip") or "").lower()
+        for key in ("hostname", "fqdn", "ip"):
+            if asset.get(key):
+                found[str(asset[key]).lower()] = name
+        for share in asset.get("shares", []):
+            found[share] = name
+    return found

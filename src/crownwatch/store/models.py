@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -157,6 +157,36 @@ class DetectedPart(Base):
     path: Mapped[str] = mapped_column(String(600), primary_key=True)
     rows: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentRow(Base):
+    """One incident as ``correlate.incidents.describe`` makes it (``data`` is its JSON)."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(16))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AssetRow(Base):
+    """One asset of the inventory (``data`` keeps every column it came with)."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    ip: Mapped[str | None] = mapped_column(String(100))
+    crown_jewel: Mapped[bool] = mapped_column(Boolean)
+    criticality: Mapped[int] = mapped_column(Integer)
+    value_usd: Mapped[float] = mapped_column(Float)
+    data: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 from crownwatch.store import taxii_models  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Attribution: incidents -> ranked intrusion-set hypotheses with confidence and evidence."""

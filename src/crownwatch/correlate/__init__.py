@@ -1,0 +1,1 @@
+"""Alerts to incidents: entities, time and the kill chain."""
