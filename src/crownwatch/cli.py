@@ -742,6 +742,7 @@ def sigma_scan(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON lines, one per (rule, event).")
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Scan log files with Sigma rules, without a data directory (as Hayabusa or Zircolite)."""
     from crownwatch import ingest
@@ -750,7 +751,7 @@ def sigma_scan(
     files, problems = ingest.expand(logs)
     for problem in problems:
         err.print(Text(f"error: {problem}"))
-    ruleset = sigma.load_rules(rules) if rules else sigma.bundled_rules()
+    ruleset = sigma.load_rules(rules) if rules else sigma.bundled_rules(sets or sigma.DEFAULT_SETS)
     sigma.settle()
     if not as_json:
         err.print(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from crownwatch import config
 from crownwatch.detect.alerts import Alert
 from crownwatch.store import Store
 from crownwatch.store import alerts as alerts_store
@@ -117,3 +119,15 @@ def test_a_rule_that_fires_on_many_hosts_is_demoted_to_informational(store: Stor
         "informational"
     }
     assert alerts_store.demote_common(store, 0, 3) == {}
+
+
+def test_detecting_the_same_events_from_scratch_gives_the_same_ids(tmp_path: Path) -> None:
+    ids = []
+    for name in ("one", "two"):
+        fresh = Store.open(config.load(home=tmp_path / name, environ={}))
+        try:
+            alerts_store.save(fresh, [alert("e1", T), alert("e2", T, host="ws2")], DAY, 10)
+            ids.append(sorted(a["id"] for a in alerts_store.listing(fresh)))
+        finally:
+            fresh.close()
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2

@@ -51,7 +51,7 @@ def percent(probability: float) -> str:
     """A probability as a person reads it: never 0% or 100% when it is not certain."""
     if probability >= 0.995:
         return "> 99%"
-    if 0 < probability < 0.005:
+    if probability < 0.005:  # a softmax is never exactly 0
         return "< 1%"
     return f"{100 * probability:.0f}%"
 

@@ -111,7 +111,7 @@ def asset_factor(asset: Mapping[str, Any] | None, settings: Settings) -> tuple[f
     parts = [
         "crown jewel ×" + f"{jewel:g}" if jewel != 1.0 else "",
         f"criticality {criticality:g}/5 ×{criticality / 3.0:.2f}",
-        f"IP worth ${value / 1e6:,.0f}M ×{worth:.2f}" if value else "",
+        f"IP worth {_money(value)} ×{worth:.2f}" if value else "",
     ]
     return factor, ", ".join(p for p in parts if p)
 
@@ -189,6 +189,10 @@ def _risk_objects(alert: Mapping[str, Any], by_ip: Mapping[str, str]) -> set[tup
         if name not in BUILTIN_USERS and not name.endswith("$"):
             found.add(("user", name))
     return {(k, n) for k, n in found if n}
+
+
+def _money(value: float) -> str:
+    return f"${value / 1e6:,.0f}M" if value >= 1e6 else f"${value / 1e3:,.0f}K"
 
 
 def _number(value: Any, default: float) -> float:

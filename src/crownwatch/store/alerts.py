@@ -6,7 +6,6 @@ alert whose time span is within the dedupe window of it updates that alert; othe
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -59,7 +58,7 @@ def save(store: Store, alerts: Iterable[Alert], window: timedelta, max_events: i
             for alert in sorted(fresh, key=lambda a: a.first):
                 at = _near(spans, alert, window)
                 if at is None:
-                    spans.append((uuid.uuid4().hex, _bounded(alert, max_events)))
+                    spans.append((_alert_id(key, alert), _bounded(alert, max_events)))
                 else:
                     spans[at] = (spans[at][0], merge(spans[at][1], alert, max_events))
                 ident, merged = spans[-1 if at is None else at]
@@ -74,6 +73,12 @@ def save(store: Store, alerts: Iterable[Alert], window: timedelta, max_events: i
                     conn.execute(insert(AlertRow), new)
                     added += 1
     return Saved(added, updated)
+
+
+def _alert_id(key: str, alert: Alert) -> str:
+    """A new alert's id: its key and first time, so that detecting the same events again
+    from scratch gives the same ids (and the same incident ids)."""
+    return xxhash.xxh3_128_hexdigest(f"{key}|{alert.first.isoformat()}".encode())
 
 
 def _near(spans: list[tuple[str, Alert]], alert: Alert, window: timedelta) -> int | None:
