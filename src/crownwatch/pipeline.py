@@ -735,6 +735,11 @@ def attribute_incidents(
         result = engine.attribute(known, evidence, top=5)
         incident["attribution"] = result.hypotheses
         incident["unattributed"] = result.unattributed
+        top = result.hypotheses[0] if result.hypotheses else None
+        if top and top["confidence"] in ("moderate", "high"):  # the title names the actor
+            incident["title"] = (
+                f"{top['name']} ({top['confidence']} confidence): {incident['title']}"
+            )
     incidents_store.replace_all(store, built)
     return built
 

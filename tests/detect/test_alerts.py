@@ -87,3 +87,12 @@ def test_fold_bounds_the_events_kept_but_not_the_count() -> None:
     alerts = [alert(f"e{n}", T + timedelta(minutes=n)) for n in range(30)]
     [one] = fold(alerts, timedelta(days=1), max_events=5)
     assert len(one.events) == 5 and one.count == 30
+
+
+def test_the_resolver_of_a_dns_lookup_is_not_an_entity() -> None:
+    row = {
+        "source.ip": "10.20.0.17",
+        "destination.ip": "10.10.0.11",
+        "dns.question.name": "c2.example",
+    }
+    assert entities_of([row]) == {"ip": ("10.20.0.17",), "domain": ("c2.example",)}

@@ -82,10 +82,16 @@ def techniques_of(tags: Iterable[str]) -> tuple[str, ...]:
 
 
 def entities_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
-    """The entities named in event rows (ECS column -> value), each kind sorted and bounded."""
+    """The entities named in event rows (ECS column -> value), each kind sorted and bounded.
+
+    The resolver a DNS lookup went to is left out: it answers every machine's lookups."""
     found: dict[str, set[str]] = {}
     for row in rows:
+        # a DNS lookup's destination is the resolver, not a party to what was looked up
+        skip = "destination.ip" if row.get("dns.question.name") else None
         for column, kind in ENTITY_COLUMNS.items():
+            if column == skip:
+                continue
             value = row.get(column)
             if value not in (None, "", "-"):
                 found.setdefault(kind, set()).add(str(value))
