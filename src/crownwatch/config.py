@@ -45,6 +45,8 @@ class DetectSettings:
     #: alerts are demoted to informational and kept for hunts. 0 turns this off.
     common_rule_entities: int = 3
     common_rule_days: int = 3
+    #: Values of Sigma placeholders (``Field|expand: '%admins%'``): name -> list of values.
+    placeholders: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

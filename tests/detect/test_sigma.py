@@ -607,3 +607,31 @@ def test_regression_data_fires_its_rules() -> None:
     assert all(ingest.detect(Source(f)) is syslog for f in raws)
     assert sum(1 for _, folder, _ in cases if not folder.startswith("rules/")) >= 10
     assert set(missed) == set(KNOWN_GAPS), {k: v for k, v in missed.items() if k not in gaps}
+
+
+def test_expand_takes_its_placeholder_values_from_the_settings(tmp_path: Path) -> None:
+    from crownwatch import config
+    from crownwatch.detect.sigma import placeholder_values
+
+    text = """
+title: admins
+id: 00000000-0000-0000-0000-000000000042
+level: high
+logsource: {product: windows, category: process_creation}
+detection:
+    sel:
+        User|expand: '%admins%'
+    condition: sel
+"""
+    unset = RuleSet()
+    add_yaml(unset, text, "<test>")
+    assert not unset.rules and "[detect.placeholders] admins" in unset.failures[0].reason
+    settings_file = tmp_path / "crownwatch.toml"
+    settings_file.write_text('[detect.placeholders]\nadmins = ["HELIX\\\\alice", "HELIX\\\\bob"]\n')
+    settings = config.load(home=tmp_path, environ={})
+    found = RuleSet(placeholders=placeholder_values(settings))
+    add_yaml(found, text, "<test>")
+    rows = [event(n=1, User="HELIX\\bob"), event(n=2, User="HELIX\\carol")]
+    assert sorted(
+        orjson.loads(m.original)["n"] for m in scan_batch(batch(*rows), index(found.rules))
+    ) == [1]

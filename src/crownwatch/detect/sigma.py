@@ -28,6 +28,8 @@ import yaml
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import ValueListPlaceholderTransformation
 from sigma.rule import SigmaLogSource, SigmaRule
 
 from crownwatch import ingest
@@ -90,6 +92,8 @@ class RuleSet:
     failures: list[Failure] = field(default_factory=list)
     correlations: list[Correlation] = field(default_factory=list)  # see sigma_correlate
     names: dict[str, str] = field(default_factory=dict)  # rule name -> id, for correlations
+    #: values of ``%name%`` placeholders (the ``expand`` modifier), from the settings
+    placeholders: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,8 @@ def _add(found: RuleSet, rule: SigmaRule, file: str) -> None:
         found.failures.append(Failure(file, f"not compiled: {reason}", title))
         return
     try:
+        if found.placeholders:
+            expand(rule, found.placeholders)
         mapping = field_map(rule.logsource)
         if mapping is not None:
             pipeline(mapping).apply(rule)
@@ -501,8 +507,17 @@ RULE_SETS: dict[str, str] = {
 DEFAULT_SETS = ("core", "emerging-threats")
 
 
+def expand(rule: SigmaRule, values: dict[str, list[str]]) -> None:
+    """Replace the rule's ``%name%`` placeholders by their values (an OR of them)."""
+    ProcessingPipeline(
+        items=[ProcessingItem(ValueListPlaceholderTransformation())], vars=dict(values)
+    ).apply(rule)
+
+
 def bundled_rules(
-    sets: Sequence[str] = DEFAULT_SETS, filters: Sequence[SigmaFilter] = ()
+    sets: Sequence[str] = DEFAULT_SETS,
+    filters: Sequence[SigmaFilter] = (),
+    placeholders: dict[str, list[str]] | None = None,
 ) -> RuleSet:
     """The SigmaHQ rules shipped in the package (data/sigma: DRL 1.1, authors in each rule).
 
@@ -511,7 +526,7 @@ def bundled_rules(
     with that reason.
     """
     prefixes = tuple(RULE_SETS.get(name, name) for name in sets)
-    found = RuleSet()
+    found = RuleSet(placeholders=dict(placeholders or {}))
     data = resources.files("crownwatch.data").joinpath("sigma", BUNDLED).read_bytes()
     texts = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -545,7 +560,7 @@ def _user_texts(settings: Settings) -> list[tuple[str, str]]:
 
 def user_rules(settings: Settings) -> RuleSet:
     """The rules added with ``crownwatch rules add`` (their filters applied among them)."""
-    found = RuleSet()
+    found = RuleSet(placeholders=placeholder_values(settings))
     add_texts(found, _user_texts(settings))
     return found
 
@@ -554,6 +569,14 @@ def all_rules(settings: Settings, sets: Sequence[str] = DEFAULT_SETS) -> RuleSet
     """Shipped and added rules in one set; the added filters apply to the shipped rules too."""
     texts = _user_texts(settings)
     filters = [f for text, file in texts for f in filters_of(text, file)]
-    found = bundled_rules(sets, filters)
+    found = bundled_rules(sets, filters, placeholder_values(settings))
     add_texts(found, texts)
     return found
+
+
+def placeholder_values(settings: Settings) -> dict[str, list[str]]:
+    """``[detect.placeholders]`` of the settings: name -> values (a string is one value)."""
+    return {
+        str(name): [values] if isinstance(values, str) else [str(v) for v in values]
+        for name, values in settings.detect.placeholders.items()
+    }

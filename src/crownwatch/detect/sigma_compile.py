@@ -276,7 +276,10 @@ def _text(value: SigmaString) -> str:
         elif isinstance(part, SpecialChars):
             parts.append(special_char_mapping[part])
         else:
-            raise Unsupported(f"placeholder %{part.name}% in a value")
+            raise Unsupported(
+                f"placeholder %{part.name}% has no values: set [detect.placeholders] "
+                f'{part.name} = ["…"] in the settings'
+            )
     return "".join(parts)
 
 
@@ -336,7 +339,10 @@ def _parts(value: SigmaString, lower: bool) -> list[str | SpecialChars]:
         elif isinstance(part, SpecialChars):
             parts.append(part)
         else:
-            raise Unsupported(f"placeholder %{part.name}% in a value")
+            raise Unsupported(
+                f"placeholder %{part.name}% has no values: set [detect.placeholders] "
+                f'{part.name} = ["…"] in the settings'
+            )
     return parts
 
 
