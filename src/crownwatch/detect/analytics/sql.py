@@ -100,7 +100,18 @@ def setup(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     ``cw_ip4(ip)`` (the IPv4 address as an integer, NULL otherwise), ``cw_internal(ip)``
     (whether an address is the organisation's own), ``cw_crown`` (the crown jewels, one
     lower-case name, IP or share a row) and ``cw_quiet`` (hours of the week that are quiet).
+
+    Each analytic calls it, so that one runs on its own; for the same context on the same
+    connection it is done once (``cw_setup`` keeps which context it was done for).
     """
+    key = repr(ctx)
+    done = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cw_setup' AND temporary"
+    ).fetchone()
+    if done and done[0]:
+        row = con.execute("SELECT ctx FROM cw_setup").fetchone()
+        if row and row[0] == key:
+            return
     v4, v6 = _ip4_ranges(ctx.settings.internal_cidrs)
     con.execute(
         "CREATE OR REPLACE TEMP MACRO cw_ip4(ip) AS CASE WHEN "
@@ -116,6 +127,7 @@ def setup(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE cw_crown AS SELECT v FROM cw_crown_arrow")
     con.unregister("cw_crown_arrow")
     _quiet_hours(con, ctx)
+    con.execute("CREATE OR REPLACE TEMP TABLE cw_setup AS SELECT $ctx AS ctx", {"ctx": key})
 
 
 def _quiet_hours(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
