@@ -388,11 +388,8 @@ def intel_init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     MISP galaxy's threat actors (country, sponsor, targeted sectors), linked to ATT&CK."""
     from crownwatch.intel import importers
 
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         reports = importers.bundled(store)
-    finally:
-        store.close()
     if as_json:
         print_json({"imports": [r.as_dict() for r in reports]})
     else:
@@ -435,8 +432,7 @@ def intel_import(
     missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         outcome = importers.import_paths(store, files, source, tlp, confidence)
         if urls:
             from crownwatch.intel import taxii_client
@@ -444,8 +440,6 @@ def intel_import(
             secret = token or os.environ.get("CROWNWATCH_TAXII_TOKEN", "")
             for url in urls:
                 outcome.reports.extend(taxii_client.poll(store, url, secret, collection))
-    finally:
-        store.close()
     if as_json:
         print_json(
             {"imports": [r.as_dict() for r in outcome.reports], "unreadable": outcome.unreadable}
@@ -585,8 +579,7 @@ def intel_extract(
         raise UsageError(f"--tlp is one of {', '.join(stixobj.TLP_ORDER)}, not {tlp!r}")
     if not file.is_file():
         raise UsageError(f"no such file: {file}")
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         known = kb.objects(
             store, ["attack-pattern", "intrusion-set", "malware", "tool", "relationship"]
         )
@@ -598,8 +591,6 @@ def intel_extract(
             if do_import
             else None
         )
-    finally:
-        store.close()
     if as_json:
         print_json(bundle if report is None else {"bundle": bundle, "import": report.as_dict()})
         return
@@ -671,8 +662,7 @@ def intel_export(
         raise UsageError(f"format is stix, misp or navigator, not {fmt!r}")
     if audience not in markings.AUDIENCES:
         raise UsageError(f"--audience is one of {', '.join(markings.AUDIENCES)}")
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = kb.resolve(store, name) if name else []
         if name and not found:
             raise UsageError(f"nothing in the knowledge base is called {name!r}")
@@ -704,8 +694,6 @@ def intel_export(
                     bundle["objects"], f"crownwatch export: {name or 'knowledge base'}"
                 )
             )
-    finally:
-        store.close()
     text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
     if output:
         output.write_text(text)
@@ -941,14 +929,11 @@ def detect(
     """Run detection (Sigma, indicators, behaviour analytics) over events not yet detected,
     then group the alerts into incidents."""
     settings = _settings(ctx)
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         if assets:
             _import_assets(store, assets)
         summary = pipeline.detect_lake(settings, store, _ruleset(ctx, rules))
         pipeline.build_incidents(settings, store)
-    finally:
-        store.close()
     _print_detect(summary, as_json, "detection")
 
 
@@ -982,11 +967,8 @@ def alerts(
 
     if min_severity not in SEVERITIES:
         raise UsageError(f"--min-severity is one of {', '.join(SEVERITIES)}")
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = alerts_store.listing(store, limit, min_severity, kind)
-    finally:
-        store.close()
     if as_json:
         print_json(found)
         return
@@ -1029,14 +1011,11 @@ def hunt_retro(
     if days < 1:
         raise UsageError("--days must be 1 or more")
     settings = _settings(ctx)
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         since = datetime.now(UTC) - timedelta(days=days)
         summary = pipeline.hunt_retro(
             settings, store, since, sigma.load_rules(rules) if rules else None
         )
-    finally:
-        store.close()
     _print_detect(summary, as_json, f"retro-hunt over {days} days")
 
 
@@ -1058,11 +1037,8 @@ def assets_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     from crownwatch.store import assets as assets_store
 
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = assets_store.listing(store)
-    finally:
-        store.close()
     if as_json:
         print_json(found)
         return
@@ -1088,11 +1064,8 @@ def assets_import(
     path: Annotated[Path, typer.Argument(help="CSV or JSON inventory.")],
 ) -> None:
     """Replace the inventory with this file's assets (hostname, ip, crown_jewel, …)."""
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         count = _import_assets(store, path)
-    finally:
-        store.close()
     out.print(Text(f"{count} assets imported"))
 
 
@@ -1105,11 +1078,8 @@ def incidents(
     """Incidents: alerts grouped by the entities they share, highest score first."""
     from crownwatch.store import incidents as incidents_store
 
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = incidents_store.listing(store, limit)
-    finally:
-        store.close()
     if as_json:
         print_json(found)
         return
@@ -1140,11 +1110,8 @@ def incident(
     """One incident: its score and why, entities, and the timeline of its alerts."""
     from crownwatch.store import incidents as incidents_store
 
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = incidents_store.get(store, ident)
-    finally:
-        store.close()
     if found is None:
         raise UsageError(f"no incident {ident!r}; `crownwatch incidents` lists them")
     if as_json:
@@ -1185,11 +1152,8 @@ def risks(
     as_json: JsonOpt = False,
 ) -> None:
     """The greatest risks: crown jewels first, each with the terms of its score."""
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         found = pipeline.rank_risks(store)
-    finally:
-        store.close()
     found = found[:limit] if limit else found
     if as_json:
         print_json(found)
@@ -1234,8 +1198,7 @@ def run(
     from crownwatch.intel import importers, kb
 
     settings = _settings(ctx)
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         ingested = pipeline.ingest_files(logs, settings, store)
         if not kb.counts(store).get("attack-pattern"):
             importers.bundled(store)  # ATT&CK and the MISP galaxy, shipped
@@ -1245,8 +1208,6 @@ def run(
         answers = pipeline.answer(
             settings, store, folder or settings.home / "report", organisation, pdf=not no_pdf
         )
-    finally:
-        store.close()
     if as_json:
         print_json({"ingest": ingested.as_dict(), "detection": summary.as_dict(), **answers})
     else:
@@ -1265,13 +1226,10 @@ def report(
 ) -> None:
     """Write the report (HTML, PDF, STIX bundles of the top incidents) from what is stored."""
     settings = _settings(ctx)
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         answers = pipeline.answer(
             settings, store, folder or settings.home / "report", organisation, pdf=not no_pdf
         )
-    finally:
-        store.close()
     from crownwatch import demo as demo_mod
 
     demo_mod.print_answers(out, answers)
@@ -1297,11 +1255,8 @@ def landscape(
     sectors = tuple(sector or settings.organisation.sectors)
     if not sectors:
         raise UsageError("name a --sector (or set [organisation] sectors in the settings)")
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         found = pipeline.threat_landscape(settings, store, sectors, country)
-    finally:
-        store.close()
     if layer:
         layer.write_bytes(orjson.dumps(landscapes.layer(found), option=orjson.OPT_INDENT_2))
     if as_json:
@@ -1429,11 +1384,8 @@ def attribute(
     )
     if not (evidence.techniques or evidence.software or evidence.indicators):
         raise UsageError("give --techniques, --software or --indicators")
-    store = Store.open(_settings(ctx))
-    try:
+    with Store.open(_settings(ctx)) as store:
         known = profiles.load(store)
-    finally:
-        store.close()
     if not known.groups:
         raise UsageError("the knowledge base holds no groups: run `crownwatch intel init` first")
     result = engine.attribute(known, evidence, top=max(1, min(top, 200)))

@@ -44,22 +44,18 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
     truth = orjson.loads(truth_file.read_bytes())
     if console:
         console.print(Text(f"ingesting {truth['total_events']:,} events …"))
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         summary = pipeline.ingest_files(
             [str(folder / name) for name in LOG_FOLDERS if (folder / name).is_dir()],
             settings,
             store,
         )
-    finally:
-        store.close()
     checks = compare(settings, folder, truth)
     knowledge = load_knowledge(settings, folder, console)
     detection = detect(settings, folder, console)
     if console:
         console.print(Text("incidents, attribution, risks and the report …"))
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         answers = pipeline.answer(
             settings,
             store,
@@ -67,8 +63,6 @@ def run(settings: Settings, size: str, seed: int, console: Console | None) -> di
             truth["scenario"]["company"],
             sectors=SECTORS,
         )
-    finally:
-        store.close()
     result = {
         "scenario": str(folder),
         "ingest": {k: v for k, v in summary.as_dict().items() if k != "per_file"},
@@ -91,15 +85,12 @@ def load_knowledge(settings: Settings, folder: Path, console: Console | None) ->
 
     if console:
         console.print(Text("loading the knowledge base (ATT&CK, MISP galaxy, vendor report) …"))
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         reports = importers.bundled(store)
         bundle = folder / "report" / "apt41-bundle.json"
         if bundle.is_file():
             reports.append(kb.import_objects(store, stixfiles.read(bundle), "vendor-report"))
         counts = kb.counts(store)
-    finally:
-        store.close()
     return {"imports": [r.as_dict() for r in reports], "objects": counts}
 
 
@@ -112,15 +103,12 @@ def detect(settings: Settings, folder: Path, console: Console | None) -> dict[st
     if console:
         console.print(Text("detecting (Sigma rules, indicators, behaviour analytics) …"))
     inventory = folder / "inventory" / "assets.csv"
-    store = Store.open(settings)
-    try:
+    with Store.open(settings) as store:
         if inventory.is_file():
             assets_store.replace(store, assets.read_inventory(inventory))
         summary = pipeline.detect_lake(settings, store)
         found = alerts_store.listing(store, limit=0, min_severity="low")
         incidents = pipeline.build_incidents(settings, store)
-    finally:
-        store.close()
     return {
         "run": summary.as_dict(),
         "quality": quality(settings, folder, found),

@@ -102,6 +102,12 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def start_run(self) -> str:
         run_id = uuid.uuid4().hex
         with Session(self.engine) as s, s.begin():
